@@ -1,0 +1,95 @@
+# mod_s2s_trust - top-level build. Targets a newcomer needs:
+#   make deps    install Debian 12 packages that are missing (apt-get, as root)
+#   make         build the NIF, the CLI and the beams
+#   make demo    the main job (see README.md)
+#   make test    every test: C unit tests (plain and ASan+UBSan), CLI tests, EUnit
+# rebar3 is not needed (Debian's pulls in ~590 MB of GUI packages); rebar.config
+# still works for those who have it.
+
+SHELL    := /bin/bash
+TOP      := $(CURDIR)
+BUILD    := $(TOP)/_build
+EBIN     := $(TOP)/ebin
+TEST_EBIN := $(BUILD)/test/ebin
+PKI      := $(BUILD)/test/pki
+
+DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
+                openssl pkg-config gcc make
+
+ERL_SRC  := $(wildcard erl_src/*.erl)
+BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
+ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
+
+.PHONY: all deps c erl pki demo test test-c test-c-asan test-cli test-erl clean
+
+all: c erl
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all present"; fi
+
+c:
+	$(MAKE) -C c_src all
+
+erl: $(BEAMS) $(EBIN)/s2s_trust.app
+
+$(EBIN)/%.beam: erl_src/%.erl
+	@mkdir -p $(EBIN)
+	erlc $(ERLC_OPTS) -o $(EBIN) $<
+
+$(EBIN)/s2s_trust.app: erl_src/s2s_trust.app.src
+	@mkdir -p $(EBIN)
+	cp $< $@
+
+pki: $(PKI)/.done
+$(PKI)/.done: tests/pki/gen.sh
+	rm -rf $(PKI)
+	bash tests/pki/gen.sh $(PKI)
+	touch $@
+
+# ---- tests -----------------------------------------------------------------
+
+C_TEST_SRC := $(wildcard tests/c/*.c)
+C_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Ic_src \
+                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2)
+C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2)
+
+$(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) c
+	$(CC) $(C_TEST_CFLAGS) -o $@ $(C_TEST_SRC) $(BUILD)/c/libs2s_trust_core.a $(C_TEST_LIBS)
+
+$(BUILD)/c-asan/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
+	$(MAKE) -C c_src core SANITIZE=1
+	$(CC) $(C_TEST_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	  -o $@ $(C_TEST_SRC) $(BUILD)/c-asan/libs2s_trust_core.a $(C_TEST_LIBS)
+FORCE:
+
+test-c: $(BUILD)/c/test_runner pki
+	S2S_TRUST_PKI=$(PKI) $(BUILD)/c/test_runner
+
+# Leak checking is on: every test frees what it built.
+test-c-asan: $(BUILD)/c-asan/test_runner pki
+	S2S_TRUST_PKI=$(PKI) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/c-asan/test_runner
+
+test-cli: c pki
+	S2S_TRUST_PKI=$(PKI) S2S_TRUST_BIN=$(TOP)/priv/bin/s2s-trust bash tests/cli/test_cli.sh
+
+ERL_TEST_SRC := $(wildcard tests/erl/*.erl)
+test-erl: all pki
+	@mkdir -p $(TEST_EBIN)
+	erlc $(ERLC_OPTS) -o $(TEST_EBIN) $(ERL_TEST_SRC)
+	S2S_TRUST_PKI=$(PKI) erl -noshell -pa $(EBIN) -pa $(TEST_EBIN) \
+	  -eval 'Mods = [list_to_atom(filename:basename(F, ".erl")) || F <- filelib:wildcard("tests/erl/*_tests.erl")], \
+	         case eunit:test(Mods, [verbose]) of ok -> halt(0); _ -> halt(1) end.'
+
+test: test-c test-c-asan test-cli test-erl
+
+demo: all
+	bash tests/demo/demo.sh
+
+clean:
+	$(MAKE) -C c_src clean
+	rm -rf $(BUILD) $(EBIN)
