@@ -14,7 +14,7 @@ TEST_EBIN := $(BUILD)/test/ebin
 PKI      := $(BUILD)/test/pki
 
 DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
-                openssl pkg-config gcc make
+                openssl pkg-config gcc make python3
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
@@ -56,9 +56,10 @@ $(PKI)/.done: tests/pki/gen.sh
 C_TEST_SRC := $(wildcard tests/c/*.c)
 C_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Ic_src \
                  $(shell pkg-config --cflags libssl libcrypto libconfig libidn2)
-C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2)
+C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2) -lpthread
 
-$(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) c
+$(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
+	$(MAKE) -C c_src core
 	$(CC) $(C_TEST_CFLAGS) -o $@ $(C_TEST_SRC) $(BUILD)/c/libs2s_trust_core.a $(C_TEST_LIBS)
 
 $(BUILD)/c-asan/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE

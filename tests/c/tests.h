@@ -1,0 +1,59 @@
+/* tests.h - the list of tests and the fixtures they share. */
+#ifndef S2S_TRUST_TESTS_H
+#define S2S_TRUST_TESTS_H
+
+#include <openssl/err.h>
+
+#include "s2s_trust_config.h"
+#include "s2s_trust_store.h"
+#include "s2s_trust_verify.h"
+
+#define ALL_TESTS(X)                              \
+    X(test_config_defaults)                       \
+    X(test_config_one_line_is_complete)           \
+    X(test_config_every_key)                      \
+    X(test_config_errors_name_file_and_line)      \
+    X(test_config_missing_file)                   \
+    X(test_config_include_reports_included_file)  \
+    X(test_config_read_string)                    \
+    X(test_identity_normalize)                    \
+    X(test_identity_dns_id)                       \
+    X(test_identity_wildcards)                    \
+    X(test_identity_xmpp_addr)                    \
+    X(test_identity_srv_id)                       \
+    X(test_identity_embedded_nul_in_dns)          \
+    X(test_identity_common_name)                  \
+    X(test_identity_list)                         \
+    X(test_store_counts_and_sources)              \
+    X(test_store_errors_name_config_line)         \
+    X(test_store_refcount_outlives_reload)        \
+    X(test_store_system_roots)                    \
+    X(test_store_ca_dir_and_der_crl)              \
+    X(test_verdict_names_and_mapping)             \
+    X(test_verify_pki_table)                      \
+    X(test_verify_pool_and_presented_chain)       \
+    X(test_verify_hostile_bytes)                  \
+    X(test_verify_limits)                         \
+    X(test_verify_details)                        \
+    X(test_verify_time_is_settable)               \
+    X(test_verify_threads_share_store)
+
+#define TEST_DECLARE(fn) void fn(void);
+ALL_TESTS(TEST_DECLARE)
+#undef TEST_DECLARE
+
+#define CHAIN_MAX 16
+typedef struct {
+    s2s_trust_der_t der[CHAIN_MAX];
+    unsigned char *bufs[CHAIN_MAX];
+    size_t n;
+} chain_t;
+
+s2s_trust_store_t *store_from_text(const char *name, const char *text);
+s2s_trust_store_t *test_store(const char *extra);
+int chain_load(const char *file, chain_t *chain);
+void chain_free(chain_t *chain);
+int verify_file(s2s_trust_store_t *store, const char *file, const char *domain,
+                s2s_trust_details_t *details);
+
+#endif
