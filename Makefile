@@ -20,7 +20,7 @@ ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
 ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
 
-.PHONY: all deps c erl pki demo test test-c test-c-asan test-cli test-erl clean
+.PHONY: all deps c erl pki demo test test-pki test-c test-c-asan test-cli test-erl clean
 
 all: c erl
 
@@ -86,7 +86,11 @@ test-erl: all pki
 	  -eval 'Mods = [list_to_atom(filename:basename(F, ".erl")) || F <- filelib:wildcard("tests/erl/*_tests.erl")], \
 	         case eunit:test(Mods, [verbose]) of ok -> halt(0); _ -> halt(1) end.'
 
-test: test-c test-c-asan test-cli test-erl
+# The PKI itself, judged by the openssl CLI: an oracle independent of our code.
+test-pki: pki
+	bash tests/pki/check.sh $(PKI)
+
+test: test-pki test-c test-c-asan test-cli test-erl
 
 demo: all
 	bash tests/demo/demo.sh

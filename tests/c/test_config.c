@@ -104,7 +104,7 @@ void test_config_errors_name_file_and_line(void)
         const char *needle;
     } cases[] = {
         { "ca_file = \"a.pem\";\n\nca_fiel = \"b.pem\";\n", 3, "unknown setting 'ca_fiel'" },
-        { "max_depth = 2;\nmax_depth = \"deep\";\n", 2, "expected an integer" },
+        { "max_depth = 2;\nmax_chain_certs = \"deep\";\n", 2, "expected an integer" },
         { "\n\nmax_depth = 99;\n", 3, "out of range" },
         { "security_level = 6;\n", 1, "out of range" },
         { "max_chain_certs = 0;\n", 1, "out of range" },
@@ -112,10 +112,12 @@ void test_config_errors_name_file_and_line(void)
         { "crl_check = \"sometimes\";\n", 1, "crl_check" },
         { "system_roots = 1;\n", 1, "expected true or false" },
         { "ca_file = 42;\n", 1, "expected a string" },
-        { "ca_file = [\"a.pem\",\n  7];\n", 2, "expected a string" },
+        { "ca_file = (\"a.pem\",\n  7);\n", 2, "expected a string" },
+        { "ca_file = [\"a.pem\",\n  7];\n", 2, "mismatched element type" }, /* libconfig's own */
+        { "max_depth = 2;\nmax_depth = 3;\n", 2, "duplicate setting" },
         { "ca_file = \"\";\n", 1, "empty path" },
         { "verification_time = -5;\n", 1, "out of range" },
-        { "ca_file = \"a.pem\"\nmax_depth = 3;\n", 2, "syntax error" }, /* missing ';' */
+        { "ca_file = \"a.pem\";\nmax_depth = ;\n", 2, "syntax error" },
         { "grp = { a = 1; };\n", 1, "unknown setting 'grp'" },
     };
 

@@ -96,7 +96,7 @@ static const struct {
     { "idn.pem", "bücher.test", BASE, S2S_TRUST_OK },
     { "idn.pem", "xn--bcher-kva.test", BASE, S2S_TRUST_OK },
     { "idn.pem", "bücher-x.test", BASE, S2S_TRUST_OK },
-    { "idn.pem", "xn--bcher-x-95a.test", BASE, S2S_TRUST_OK },
+    { "idn.pem", "xn--bcher-x-n2a.test", BASE, S2S_TRUST_OK },
     { "nonca.chain.pem", "nonca.test", BASE, S2S_TRUST_INVALID_CA },
     { "ncok.chain.pem", "ok.allowed.test", BASE, S2S_TRUST_OK },
     { "ncok.pem", "ok.allowed.test", BASE, S2S_TRUST_OK }, /* inter-nc is in the pool */
@@ -175,11 +175,12 @@ static int verify_bytes(s2s_trust_store_t *store, const unsigned char *data, siz
 void test_verify_hostile_bytes(void)
 {
     s2s_trust_store_t *store = test_store(NULL);
-    chain_t good;
+    chain_t good = { 0 };
     unsigned char buf[4096];
     unsigned char *big;
 
     if (store == NULL || chain_load("good.pem", &good) != 0) {
+        chain_free(&good);
         s2s_trust_store_release(store);
         CHECK(0);
         return;
@@ -235,12 +236,14 @@ void test_verify_limits(void)
 {
     s2s_trust_store_t *store = test_store("max_chain_certs = 3;\nmax_cert_bytes = 400;");
     s2s_trust_store_t *wide = test_store("max_depth = 8;");
-    chain_t good, deep;
+    chain_t good = { 0 }, deep = { 0 };
     s2s_trust_details_t d;
 
     if (store == NULL || wide == NULL || chain_load("good.chain.pem", &good) != 0 ||
         chain_load("deep.chain.pem", &deep) != 0) {
         CHECK(0);
+        chain_free(&good);
+        chain_free(&deep);
         s2s_trust_store_release(store);
         s2s_trust_store_release(wide);
         return;
@@ -335,6 +338,7 @@ void test_verify_time_is_settable(void)
 
 typedef struct {
     s2s_trust_store_t *store;
+    const chain_t *good, *expired;
     int wrong;
 } thread_arg_t;
 
@@ -342,9 +346,10 @@ static void *hammer(void *p)
 {
     thread_arg_t *a = p;
     for (int i = 0; i < 200; i++) {
-        if (verify_file(a->store, "good.pem", "good.test", NULL) != S2S_TRUST_OK)
+        if (s2s_trust_verify_chain(a->store, "good.test", 9, a->good->der, a->good->n, NULL) != S2S_TRUST_OK)
             a->wrong++;
-        if (verify_file(a->store, "expired.pem", "expired.test", NULL) != S2S_TRUST_EXPIRED)
+        if (s2s_trust_verify_chain(a->store, "expired.test", 12, a->expired->der, a->expired->n, NULL) !=
+            S2S_TRUST_EXPIRED)
             a->wrong++;
     }
     s2s_trust_store_release(a->store);
@@ -356,11 +361,20 @@ void test_verify_threads_share_store(void)
     s2s_trust_store_t *store = test_store(NULL);
     pthread_t th[4];
     thread_arg_t args[4];
+    chain_t good = { 0 }, expired = { 0 };
 
-    if (store == NULL)
+    /* Chains are loaded here: the fixtures' path buffers are not thread-safe. */
+    if (store == NULL || chain_load("good.pem", &good) != 0 || chain_load("expired.pem", &expired) != 0) {
+        CHECK(0);
+        chain_free(&good);
+        chain_free(&expired);
+        s2s_trust_store_release(store);
         return;
+    }
     for (int i = 0; i < 4; i++) {
         args[i].store = s2s_trust_store_retain(store);
+        args[i].good = &good;
+        args[i].expired = &expired;
         args[i].wrong = 0;
         CHECK(pthread_create(&th[i], NULL, hammer, &args[i]) == 0);
     }
@@ -370,4 +384,6 @@ void test_verify_threads_share_store(void)
         pthread_join(th[i], NULL);
         CHECK(args[i].wrong == 0);
     }
+    chain_free(&good);
+    chain_free(&expired);
 }

@@ -78,7 +78,7 @@ printf 'ca_file = "%s";\nmax_depth = 3;\nbogus_key = 1;\n' "$PKI/root.pem" >"$WO
 run "config-check unknown key"   2 "bad\.conf:3: unknown setting 'bogus_key'" -- config-check "$WORK/bad.conf"
 printf 'max_depth = 3;\nca_file = "%s/nope.pem";\n' "$PKI" >"$WORK/nofile.conf"
 run "config-check missing CA"    2 "nofile\.conf:2: ca_file .*nope\.pem" -- config-check "$WORK/nofile.conf"
-printf 'ca_file = "%s"\nmax_depth = 3;\n' "$PKI/root.pem" >"$WORK/syntax.conf"
+printf 'ca_file = "%s";\nmax_depth = ;\n' "$PKI/root.pem" >"$WORK/syntax.conf"
 run "config-check syntax error"  2 "syntax\.conf:2: syntax error" -- config-check "$WORK/syntax.conf"
 run "check with bad config"      2 "bad\.conf:3:" -- check --config "$WORK/bad.conf" --domain good.test "$PKI/good.pem"
 out=$("$BIN" config-check --json "$WORK/bad.conf" 2>/dev/null)
