@@ -36,9 +36,12 @@ s2s_trust_verdict_t s2s_trust_verdict_from_x509_error(int x509_error)
         return S2S_TRUST_OK;
 
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
         return S2S_TRUST_SELF_SIGNED;
 
+    /* A chain that ends in a root we do not trust is an unknown CA to the
+     * operator, whether or not the peer also sent that root: "self_signed"
+     * is kept for a peer whose own certificate is self-signed. */
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:

@@ -14,8 +14,8 @@
     X(NO_CERTIFICATE, "no_certificate", "the peer presented no certificate")          \
     X(MALFORMED, "malformed", "a certificate could not be parsed")                    \
     X(TOO_LONG, "too_long", "the chain or a certificate exceeds the size limits")     \
-    X(SELF_SIGNED, "self_signed", "the chain ends in a self-signed certificate that is not a trust anchor") \
-    X(UNKNOWN_ISSUER, "unknown_issuer", "no issuer found: unknown CA or missing intermediate") \
+    X(SELF_SIGNED, "self_signed", "the certificate is self-signed (and not a trust anchor)") \
+    X(UNKNOWN_ISSUER, "unknown_issuer", "the chain does not reach a trust anchor: unknown CA or missing intermediate") \
     X(EXPIRED, "expired", "a certificate in the chain has expired")                   \
     X(NOT_YET_VALID, "not_yet_valid", "a certificate in the chain is not valid yet")  \
     X(REVOKED, "revoked", "a certificate in the chain is revoked by a CRL")           \

@@ -78,7 +78,7 @@ static const struct {
     { "notyet.pem", "notyet.test", BASE, S2S_TRUST_NOT_YET_VALID },
     { "selfsigned.pem", "selfsigned.test", BASE, S2S_TRUST_SELF_SIGNED },
     { "unknownroot.pem", "unknownroot.test", BASE, S2S_TRUST_UNKNOWN_ISSUER },
-    { "unknownroot.chain.pem", "unknownroot.test", BASE, S2S_TRUST_SELF_SIGNED },
+    { "unknownroot.chain.pem", "unknownroot.test", BASE, S2S_TRUST_UNKNOWN_ISSUER },
     { "wrongname.pem", "wrongname.test", BASE, S2S_TRUST_NAME_MISMATCH },
     { "wrongname.pem", "other.test", BASE, S2S_TRUST_OK },
     { "wildcard.pem", "a.wild.test", BASE, S2S_TRUST_OK },
