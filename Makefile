@@ -14,11 +14,14 @@ TEST_EBIN := $(BUILD)/test/ebin
 PKI      := $(BUILD)/test/pki
 
 DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
-                openssl pkg-config gcc make python3
+                openssl pkg-config gcc make python3 ejabberd
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
 ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
+# The ejabberd module compiles against the installed ejabberd (Debian:
+# /usr/lib/<arch>/ejabberd-<vsn>); override EJABBERD_DIR for another one.
+EJABBERD_DIR ?= $(firstword $(wildcard /usr/lib/*/ejabberd-[0-9]*) $(wildcard /usr/lib/ejabberd-[0-9]*))
 
 .PHONY: all deps c erl pki demo test test-pki test-c test-c-asan test-cli test-erl clean
 
@@ -37,9 +40,18 @@ c:
 
 erl: $(BEAMS) $(EBIN)/s2s_trust.app
 
-$(EBIN)/%.beam: erl_src/%.erl
+# The engine's API needs only OTP; the ejabberd module needs ejabberd's headers.
+MOD_BEAMS := $(filter $(EBIN)/mod_s2s_trust%,$(BEAMS))
+LIB_BEAMS := $(filter-out $(MOD_BEAMS),$(BEAMS))
+
+$(LIB_BEAMS): $(EBIN)/%.beam: erl_src/%.erl $(wildcard erl_src/*.hrl)
 	@mkdir -p $(EBIN)
-	erlc $(ERLC_OPTS) -o $(EBIN) $<
+	erlc $(ERLC_OPTS) -I erl_src -o $(EBIN) $<
+
+$(MOD_BEAMS): $(EBIN)/%.beam: erl_src/%.erl $(wildcard erl_src/*.hrl)
+	@mkdir -p $(EBIN)
+	@test -n "$(EJABBERD_DIR)" || { echo "ejabberd is not installed: run 'make deps'"; exit 1; }
+	erlc $(ERLC_OPTS) -I erl_src -I $(EJABBERD_DIR)/include -pa $(EJABBERD_DIR)/ebin -o $(EBIN) $<
 
 $(EBIN)/s2s_trust.app: erl_src/s2s_trust.app.src
 	@mkdir -p $(EBIN)
@@ -79,12 +91,12 @@ test-cli: c pki
 	S2S_TRUST_PKI=$(PKI) S2S_TRUST_BIN=$(TOP)/priv/bin/s2s-trust bash tests/cli/test_cli.sh
 
 ERL_TEST_SRC := $(wildcard tests/erl/*.erl)
+# Every *_tests module under tests/erl; halt status tells make whether EUnit passed.
+EUNIT_EVAL := Mods = [list_to_atom(filename:basename(F, ".erl")) || F <- filelib:wildcard("tests/erl/*_tests.erl")], case eunit:test(Mods, [verbose]) of ok -> halt(0); _ -> halt(1) end.
 test-erl: all pki
 	@mkdir -p $(TEST_EBIN)
 	erlc $(ERLC_OPTS) -o $(TEST_EBIN) $(ERL_TEST_SRC)
-	S2S_TRUST_PKI=$(PKI) erl -noshell -pa $(EBIN) -pa $(TEST_EBIN) \
-	  -eval 'Mods = [list_to_atom(filename:basename(F, ".erl")) || F <- filelib:wildcard("tests/erl/*_tests.erl")], \
-	         case eunit:test(Mods, [verbose]) of ok -> halt(0); _ -> halt(1) end.'
+	S2S_TRUST_PKI=$(PKI) erl -noshell -pa $(EBIN) -pa $(TEST_EBIN) -eval '$(EUNIT_EVAL)'
 
 # The PKI itself, judged by the openssl CLI: an oracle independent of our code.
 test-pki: pki

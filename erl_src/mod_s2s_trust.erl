@@ -1,0 +1,547 @@
+%%% mod_s2s_trust - refuse s2s peers whose certificate does not validate,
+%%% and keep the list of those that fail.
+%%%
+%%% The module decides; the trust engine (s2s_trust, a NIF over OpenSSL)
+%%% judges certificates. It is consulted on every authenticated s2s stream,
+%%% in both directions, however the stream authenticated: SASL EXTERNAL or
+%%% dialback. With mod_s2s_dialback loaded an untrusted peer is refused all
+%%% the same, because dialback only proves DNS control; we still check the
+%%% TLS certificate for every domain a stream authenticates.
+%%%
+%%% Fail closed: ejabberd runs hooks fail-open (a crashing hook is skipped
+%%% and the stream goes on), so every hook here catches its own faults and,
+%%% in enforce mode, refuses. Audit mode never refuses; it records.
+%%%
+%%% Works on ejabberd 23.01 (Debian 12) and current ejabberd: hooks are
+%%% added by hand (23.01 has no registration list from start/2) and the
+%%% only ejabberd records used are the ones in ejabberd_commands.hrl.
+-module(mod_s2s_trust).
+
+-behaviour(gen_mod).
+
+%% gen_mod
+-export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
+%% hooks
+-export([s2s_in_auth_result/3, s2s_out_auth_result/2, s2s_out_closed/2]).
+%% run inside s2s stream processes (ejabberd_s2s_{in,out}:update_state/2)
+-export([report_stream/4, close_stream/3]).
+%% ejabberdctl / mod_http_api commands
+-export([violators/0, export/1, forget/1, reload_trust/0, check/1]).
+%% for tests and the decision table in docs/
+-export([decide/3, refusal_text/2, pkix_reason/1]).
+
+-include_lib("kernel/include/logger.hrl").
+-include("ejabberd_commands.hrl").
+-include("mod_s2s_trust.hrl").
+
+%% Before mod_s2s_dialback (50), which would turn a refused outgoing
+%% stream into a dialback retry, and before logging modules (55).
+-define(HOOK_SEQ, 10).
+%% How long a reload waits for live streams to report their certificate.
+-define(RECHECK_TIMEOUT, 5000).
+
+-type outcome() :: accepted | refused | audited | exempted.
+
+%%%===================================================================
+%%% gen_mod
+%%%===================================================================
+
+start(Host, Opts) ->
+    ok = mod_s2s_trust_violators:init(),
+    load_store(Host, Opts),
+    ejabberd_hooks:add(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
+    ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
+    ejabberd_hooks:add(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
+    ejabberd_commands:register_commands(?MODULE, commands()),
+    ok.
+
+stop(Host) ->
+    ejabberd_hooks:delete(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
+    ejabberd_hooks:delete(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
+    ejabberd_hooks:delete(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
+    case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
+        false -> ejabberd_commands:unregister_commands(commands());
+        true -> ok
+    end,
+    _ = persistent_term:erase({?MODULE, store, Host}),
+    ok.
+
+%% `ejabberdctl reload_config`: rebuild the store from the (maybe new)
+%% trust_config; a failure keeps the store in use.
+reload(Host, NewOpts, _OldOpts) ->
+    load_store(Host, NewOpts),
+    ok.
+
+depends(_Host, _Opts) -> [].
+
+mod_opt_type(trust_config) ->
+    econf:either(econf:enum([default]), econf:file());
+mod_opt_type(mode) ->
+    econf:enum([enforce, audit]);
+mod_opt_type(exempt) ->
+    econf:list(econf:domain(), [unique]);
+mod_opt_type(log_file) ->
+    econf:either(econf:enum([none]), econf:file(write)).
+
+mod_options(_Host) ->
+    [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none}].
+
+mod_doc() ->
+    #{desc =>
+          ["Refuses every server-to-server stream whose peer certificate does not "
+           "validate (chain to a trusted root, validity, revocation, purpose, and the "
+           "XMPP identity rules of RFC 6120 and RFC 9525), whether the stream "
+           "authenticated with SASL EXTERNAL or with dialback, and keeps a list of the "
+           "remote domains that failed. See docs/ in the module's sources."],
+      opts =>
+          [{trust_config,
+            #{value => "default | Path",
+              desc => "The trust engine's libconfig file (docs/configuration.md). "
+                      "'default' uses the system CA bundle."}},
+           {mode,
+            #{value => "enforce | audit",
+              desc => "'enforce' refuses untrusted peers; 'audit' records and logs them "
+                      "but lets the stream through. The default is 'enforce'."}},
+           {exempt,
+            #{value => "[Domain]",
+              desc => "Remote domains let through even when untrusted; each such "
+                      "stream is still recorded, as exempted."}},
+           {log_file,
+            #{value => "none | Path",
+              desc => "Append one JSON object per violation to this file."}}],
+      example =>
+          ["modules:",
+           "  mod_s2s_dialback: {}",
+           "  mod_s2s_trust:",
+           "    trust_config: /etc/ejabberd/s2s_trust.conf",
+           "    mode: enforce"]}.
+
+%%%===================================================================
+%%% The trust store of each virtual host
+%%%===================================================================
+
+%% The store lives in persistent_term: lock-free reads on every
+%% authentication; the global GC an update costs happens on reloads only.
+load_store(Host, Opts) ->
+    Config = gen_mod:get_opt(trust_config, Opts),
+    case s2s_trust:open(Config) of
+        {ok, Store} ->
+            persistent_term:put({?MODULE, store, Host}, Store),
+            #{anchors := A, intermediates := I, crls := C} = s2s_trust:info(Store),
+            ?LOG_NOTICE("mod_s2s_trust: trust store for ~ts: ~b anchors, ~b intermediates, "
+                        "~b CRLs (~ts)", [Host, A, I, C, config_name(Config)]),
+            ok;
+        {error, Reason} ->
+            Text = s2s_trust:format_reason(Reason),
+            case persistent_term:get({?MODULE, store, Host}, undefined) of
+                undefined ->
+                    ?LOG_ERROR("mod_s2s_trust: NO TRUST STORE for ~ts: ~ts -- every s2s "
+                               "stream of this host will be refused (no_trust_store)",
+                               [Host, Text]);
+                _ ->
+                    ?LOG_ERROR("mod_s2s_trust: trust store for ~ts not reloaded, the "
+                               "previous one stays in use: ~ts", [Host, Text])
+            end,
+            {error, Text}
+    end.
+
+config_name(default) -> <<"built-in defaults">>;
+config_name(Path) -> Path.
+
+store(Host) ->
+    persistent_term:get({?MODULE, store, Host}, undefined).
+
+%%%===================================================================
+%%% Hooks
+%%%===================================================================
+
+%% Inbound: RServer has just authenticated on this stream (EXTERNAL or
+%% dialback; a stream may authenticate several domains, each comes here).
+s2s_in_auth_result(#{server_host := Host} = State, true, RServer) ->
+    case guarded(in, Host, RServer, fun() -> check_stream(in, Host, RServer, State) end) of
+        accept -> State;
+        {refuse, Reason, Detail} -> {stop, refuse_in(State, Reason, Detail)}
+    end;
+s2s_in_auth_result(State, _Failed, _RServer) ->
+    State.
+
+%% Outbound: we authenticated to the peer; now judge the peer's certificate.
+%% Dialback verification connections (db_verify) carry no stanzas and
+%% authenticate nothing of the peer's: the stream being verified is checked
+%% on its own.
+s2s_out_auth_result(#{db_verify := _} = State, _) ->
+    State;
+s2s_out_auth_result(#{server_host := Host, remote_server := RServer} = State, true) ->
+    case guarded(out, Host, RServer, fun() -> check_stream(out, Host, RServer, State) end) of
+        accept -> State;
+        {refuse, Reason, Detail} -> {stop, refuse_out(State, Reason, Detail)}
+    end;
+s2s_out_auth_result(State, _) ->
+    State.
+
+%% ejabberd refused the peer itself (its own PKIX check, when dialback is
+%% not loaded): the stream is already gone; record it so the list is complete.
+s2s_out_closed(#{server_host := Host, remote_server := RServer} = State, {pkix, Why}) ->
+    try
+        Reason = pkix_reason(Why),
+        Details = #{detail => to_bin(Why), source => <<"ejabberd">>},
+        note(out, Host, RServer, {error, Reason}, refused, Details)
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: recording ejabberd's refusal of ~ts failed: ~p",
+                       [safe(RServer), {Class, Err, St}])
+    end,
+    State;
+s2s_out_closed(State, _Reason) ->
+    State.
+
+%% Every hook body runs here: any fault is an internal_error verdict and
+%% refuses in enforce mode (fail closed), logs in audit mode.
+guarded(Dir, Host, RServer, Fun) ->
+    try Fun()
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: internal error while checking ~ts (~tsbound): ~p",
+                       [safe(RServer), Dir, {Class, Err, St}]),
+            Outcome = try mode(Host) of
+                          audit -> audited;
+                          _ -> refused
+                      catch _:_ -> refused
+                      end,
+            catch note(Dir, Host, RServer, {error, internal_error}, Outcome, #{}),
+            case Outcome of
+                audited -> accept;
+                refused -> {refuse, internal_error, <<"internal error in the trust check">>}
+            end
+    end.
+
+check_stream(Dir, Host, RServer, State) ->
+    {Verdict, Details} = judge(Host, RServer, peer_chain(State)),
+    Opts = #{mode => mode(Host),
+             exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
+    case decide(Verdict, RServer, Opts) of
+        {accept, accepted} ->
+            note(Dir, Host, RServer, Verdict, accepted, Details),
+            accept;
+        {accept, Outcome} ->
+            note(Dir, Host, RServer, Verdict, Outcome, Details),
+            accept;
+        {refuse, refused} ->
+            note(Dir, Host, RServer, Verdict, refused, Details),
+            {error, Reason} = Verdict,
+            {refuse, Reason, maps:get(detail, Details, <<>>)}
+    end.
+
+judge(_Host, _RServer, []) ->
+    {{error, no_certificate}, #{detail => <<"the stream has no TLS certificate">>}};
+judge(Host, RServer, Chain) ->
+    case store(Host) of
+        undefined ->
+            {{error, no_trust_store}, #{detail => <<"no trust store is loaded">>}};
+        Store ->
+            {Verdict, Details} = s2s_trust:explain(Store, RServer, Chain),
+            {Verdict, Details}
+    end.
+
+%% The peer's certificate from the stream's socket: [Der] or [] when there
+%% is no TLS (plain TCP, a compressed stream hiding it) or no certificate.
+%% fast_tls hands us the leaf only; the trust store's pool completes chains.
+peer_chain(#{socket := Socket}) ->
+    case xmpp_socket:get_transport(Socket) of
+        tls ->
+            case xmpp_socket:get_peer_certificate(Socket, der) of
+                {ok, Der} when is_binary(Der) -> [Der];
+                _ -> []
+            end;
+        _ ->
+            []
+    end;
+peer_chain(_) ->
+    [].
+
+mode(Host) ->
+    gen_mod:get_module_opt(Host, ?MODULE, mode).
+
+%% The whole policy, as a pure function (EUnit covers every row).
+-spec decide(ok | {error, atom()}, binary(), #{mode := enforce | audit, exempt := [binary()]}) ->
+          {accept, outcome()} | {refuse, refused}.
+decide(ok, _Domain, _Opts) ->
+    {accept, accepted};
+decide({error, _}, Domain, #{mode := Mode, exempt := Exempt}) ->
+    case lists:member(Domain, Exempt) of
+        true -> {accept, exempted};
+        false when Mode =:= audit -> {accept, audited};
+        false -> {refuse, refused}
+    end.
+
+refuse_in(State, Reason, Detail) ->
+    Lang = maps:get(lang, State, <<"en">>),
+    Err = xmpp:serr_policy_violation(refusal_text(Reason, Detail), Lang),
+    try ejabberd_s2s_in:send(State, Err)
+    catch _:_ ->
+            %% Could not even send the error: end the process anyway.
+            ejabberd_s2s_in:stop_async(self()),
+            State
+    end.
+
+refuse_out(State, Reason, Detail) ->
+    try ejabberd_s2s_out:process_auth_result(State, {false, {auth, refusal_text(Reason, Detail)}})
+    catch _:_ ->
+            ejabberd_s2s_out:stop_async(self()),
+            State
+    end.
+
+%% What the peer (and the bounce of queued stanzas) is told. The reason is
+%% one of a fixed set of atoms; the detail comes from our verifier and may
+%% quote the peer's own domain, never one of our names.
+-spec refusal_text(atom(), binary()) -> binary().
+refusal_text(Reason, Detail) ->
+    iolist_to_binary([<<"Certificate refused (mod_s2s_trust): ">>, atom_to_binary(Reason),
+                      case Detail of
+                          <<>> -> <<>>;
+                          _ -> [<<": ">>, mod_s2s_trust_format:text_escape(Detail)]
+                      end]).
+
+%% ejabberd's own PKIX refusal reasons are OpenSSL's verify strings as atoms.
+-spec pkix_reason(term()) -> atom().
+pkix_reason(Why) ->
+    Text = string:lowercase(to_bin(Why)),
+    Table = [{<<"self-signed">>, self_signed}, {<<"self signed">>, self_signed},
+             {<<"expired">>, expired}, {<<"not yet valid">>, not_yet_valid},
+             {<<"unable to get">>, unknown_issuer}, {<<"revoked">>, revoked},
+             {<<"purpose">>, bad_purpose}, {<<"host name mismatch">>, name_mismatch},
+             {<<"hostname_mismatch">>, name_mismatch}, {<<"signature">>, bad_signature},
+             {<<"get_cert_failed">>, no_certificate}],
+    case [R || {Needle, R} <- Table, binary:match(Text, Needle) =/= nomatch] of
+        [R | _] -> R;
+        [] -> untrusted
+    end.
+
+%%%===================================================================
+%%% Recording
+%%%===================================================================
+
+note(Dir, _Host, RServer, Verdict, Outcome, Details) ->
+    Now = erlang:system_time(second),
+    Reason = case Verdict of ok -> ok; {error, R} -> R end,
+    Record = record_details(Details),
+    mod_s2s_trust_violators:note_verdict(RServer, Dir, Reason, Outcome, Record, Now),
+    case Reason of
+        ok ->
+            ok;
+        _ ->
+            ok = mod_s2s_trust_violators:record(RServer, Dir, Reason, Outcome, Record, Now),
+            ?LOG_WARNING("mod_s2s_trust: ~ts ~tsbound s2s stream of ~ts: ~ts (~ts)",
+                         [Outcome, Dir, safe(RServer), Reason,
+                          mod_s2s_trust_format:text_escape(maps:get(detail, Record, <<>>))]),
+            write_log_file(Dir, RServer, Reason, Outcome, Record, Now)
+    end.
+
+%% What a violation keeps of the explain details: enough for an operator,
+%% bounded (a hostile certificate can carry thousands of names).
+record_details(Details) ->
+    Keep = [detail, subject, issuer, not_before, not_after, openssl_code, openssl_text,
+            depth, matched_by, domain, source],
+    Base = maps:with(Keep, Details),
+    Names = lists:sublist(maps:get(names, Details, []), 32),
+    Chain = lists:sublist(maps:get(chain, Details, []), 8),
+    Base#{names => Names, chain => Chain}.
+
+write_log_file(Dir, RServer, Reason, Outcome, Record, Now) ->
+    case gen_mod:get_module_opt(global_host(), ?MODULE, log_file) of
+        none -> ok;
+        Path ->
+            Line = mod_s2s_trust_format:log_line(
+                     #{time => mod_s2s_trust_format:iso8601(Now), domain => RServer,
+                       direction => Dir, reason => Reason, outcome => Outcome,
+                       certificate => Record}),
+            case file:write_file(Path, Line, [append]) of
+                ok -> ok;
+                {error, E} ->
+                    ?LOG_ERROR("mod_s2s_trust: cannot write log_file ~ts: ~p", [Path, E])
+            end
+    end.
+
+%% log_file is per host in the options, but one file serves the node:
+%% take it from the first host that loads the module.
+global_host() ->
+    hd([H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)]).
+
+safe(Name) ->
+    mod_s2s_trust_format:text_escape(to_bin(Name)).
+
+to_bin(B) when is_binary(B) -> B;
+to_bin(A) when is_atom(A) -> atom_to_binary(A);
+to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
+to_bin(T) -> iolist_to_binary(io_lib:format("~0p", [T])).
+
+%%%===================================================================
+%%% Commands
+%%%===================================================================
+
+commands() ->
+    [#ejabberd_commands{
+        name = s2s_trust_violators, tags = [s2s], policy = admin,
+        desc = "List remote servers whose certificates failed validation",
+        module = ?MODULE, function = violators, args = [],
+        result = {violators, {list, {violator, {tuple, [{domain, string}, {reasons, string},
+                                                        {directions, string},
+                                                        {first_seen, string},
+                                                        {last_seen, string},
+                                                        {count, integer}]}}}}},
+     #ejabberd_commands{
+        name = s2s_trust_export, tags = [s2s], policy = admin,
+        desc = "Export the violators list (markdown: the pledge's list style; json)",
+        module = ?MODULE, function = export, args = [{format, binary}],
+        args_example = [<<"markdown">>],
+        result = {export, string}},
+     #ejabberd_commands{
+        name = s2s_trust_forget, tags = [s2s], policy = admin,
+        desc = "Remove a remote domain from the violators list",
+        module = ?MODULE, function = forget, args = [{domain, binary}],
+        result = {res, rescode}},
+     #ejabberd_commands{
+        name = s2s_trust_reload, tags = [s2s], policy = admin,
+        desc = "Rebuild the s2s trust store and re-check every live s2s connection",
+        module = ?MODULE, function = reload_trust, args = [],
+        result = {res, restuple}},
+     #ejabberd_commands{
+        name = s2s_trust_check, tags = [s2s], policy = admin,
+        desc = "Explain the last certificate verdict for a remote domain",
+        module = ?MODULE, function = check, args = [{domain, binary}],
+        result = {explanation, string}}].
+
+violators() ->
+    [mod_s2s_trust_format:violator_row(V) || V <- mod_s2s_trust_violators:all()].
+
+export(<<"markdown">>) ->
+    mod_s2s_trust_format:markdown(mod_s2s_trust_violators:all());
+export(<<"json">>) ->
+    mod_s2s_trust_format:json_export(mod_s2s_trust_violators:all());
+export(_) ->
+    <<"unknown format: use markdown or json">>.
+
+forget(Domain) ->
+    case mod_s2s_trust_violators:forget(Domain) of
+        ok -> ok;
+        not_found -> error
+    end.
+
+check(Domain) ->
+    case mod_s2s_trust_violators:last_verdict(Domain) of
+        {ok, V} -> mod_s2s_trust_format:explain_text(V);
+        not_found ->
+            case mod_s2s_trust_violators:lookup(Domain) of
+                {ok, #s2s_trust_violation{last_reason = R, last_outcome = O, last_seen = T,
+                                          last_details = D, directions = Ds}} ->
+                    mod_s2s_trust_format:explain_text(
+                      #{domain => Domain, direction => hd(Ds), verdict => R, outcome => O,
+                        at => T, details => D});
+                not_found ->
+                    <<"no verdict recorded for ", (safe(Domain))/binary>>
+            end
+    end.
+
+%% Rebuild every host's store (a failure keeps that host's old store and
+%% is reported with file and line), then re-validate every live s2s
+%% stream against the new stores in one batch per host and close those
+%% that no longer pass.
+reload_trust() ->
+    Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
+    Errors = [{H, E} || H <- Hosts,
+                        {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],
+    {Checked, Closed} = recheck_live_streams(),
+    Summary = io_lib:format("~b live s2s stream(s) re-checked, ~b closed", [Checked, Closed]),
+    case Errors of
+        [] ->
+            {ok, iolist_to_binary(["trust store reloaded; ", Summary])};
+        _ ->
+            {error, iolist_to_binary(
+                      ["trust store NOT reloaded, previous one kept: ",
+                       lists:join(<<"; ">>, [[H, <<": ">>, E] || {H, E} <- Errors]),
+                       <<"; ">>, Summary])}
+    end.
+
+recheck_live_streams() ->
+    Ref = make_ref(),
+    Streams = [{in, P} || P <- children(ejabberd_s2s_in_sup)] ++
+              [{out, P} || P <- children(ejabberd_s2s_out_sup)],
+    lists:foreach(fun({in, P}) -> ejabberd_s2s_in:update_state(P, {?MODULE, report_stream, [self(), Ref, in]});
+                     ({out, P}) -> ejabberd_s2s_out:update_state(P, {?MODULE, report_stream, [self(), Ref, out]})
+                  end, Streams),
+    Deadline = erlang:monotonic_time(millisecond) + ?RECHECK_TIMEOUT,
+    Reports = collect_reports(Ref, length(Streams), Deadline, []),
+    %% One item per (stream, authenticated domain); batched per host.
+    Items = [{Host, {Pid, Dir, Domain, Chain}}
+             || {Pid, Dir, Host, Domains, Chain} <- Reports, Domain <- Domains],
+    ByHost = lists:foldl(fun({H, I}, Acc) -> maps:update_with(H, fun(L) -> [I | L] end, [I], Acc) end,
+                         #{}, Items),
+    Closed = maps:fold(fun(Host, HostItems, N) -> N + recheck_host(Host, HostItems) end, 0, ByHost),
+    {length(Reports), Closed}.
+
+recheck_host(Host, Items) ->
+    Verdicts = case store(Host) of
+                   undefined -> [{error, no_trust_store} || _ <- Items];
+                   Store -> s2s_trust:verify_batch(Store, [{D, C} || {_, _, D, C} <- Items])
+               end,
+    Failed = [{Pid, Dir, Domain, Chain, V}
+              || {{Pid, Dir, Domain, Chain}, V} <- lists:zip(Items, Verdicts), V =/= ok],
+    Opts = #{mode => mode(Host), exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
+    length([close_failed(Host, Pid, Dir, Domain, Chain, V)
+            || {Pid, Dir, Domain, Chain, V} <- Failed,
+               decide(V, Domain, Opts) =:= {refuse, refused}]).
+
+close_failed(Host, Pid, Dir, Domain, Chain, {error, Reason} = V) ->
+    Details = case {store(Host), Chain} of
+                  {undefined, _} -> #{};
+                  {_, []} -> #{detail => <<"the stream has no TLS certificate">>};
+                  {Store, _} -> element(2, s2s_trust:explain(Store, Domain, Chain))
+              end,
+    note(Dir, Host, Domain, V, refused, Details),
+    Text = refusal_text(Reason, maps:get(detail, Details, <<>>)),
+    case Dir of
+        in -> ejabberd_s2s_in:update_state(Pid, {?MODULE, close_stream, [in, Text]});
+        out -> ejabberd_s2s_out:update_state(Pid, {?MODULE, close_stream, [out, Text]})
+    end.
+
+children(Sup) ->
+    try [P || {_, P, _, _} <- supervisor:which_children(Sup), is_pid(P)]
+    catch exit:_ -> []
+    end.
+
+collect_reports(_Ref, 0, _Deadline, Acc) ->
+    Acc;
+collect_reports(Ref, N, Deadline, Acc) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {Ref, Report} -> collect_reports(Ref, N - 1, Deadline, [Report | Acc])
+    after Left ->
+            ?LOG_WARNING("mod_s2s_trust: ~b s2s stream(s) did not report during the "
+                         "re-check", [N]),
+            Acc
+    end.
+
+%% Runs inside an s2s stream process: report what it authenticated and the
+%% peer's certificate. Streams that have not authenticated anything yet
+%% report no domain: they are checked when they do.
+report_stream(State, ReplyTo, Ref, Dir) ->
+    try
+        Host = maps:get(server_host, State),
+        Domains = case Dir of
+                      in -> sets:to_list(maps:get(auth_domains, State, sets:new()));
+                      out ->
+                          case maps:get(stream_authenticated, State, false) of
+                              true -> [maps:get(remote_server, State)];
+                              false -> []
+                          end
+                  end,
+        ReplyTo ! {Ref, {self(), Dir, Host, Domains, peer_chain(State)}}
+    catch _:_ -> ok
+    end,
+    State.
+
+%% Runs inside an s2s stream process: close it with a policy-violation.
+close_stream(State, in, Text) ->
+    Lang = maps:get(lang, State, <<"en">>),
+    ejabberd_s2s_in:send(State, xmpp:serr_policy_violation(Text, Lang));
+close_stream(State, out, Text) ->
+    Lang = maps:get(lang, State, <<"en">>),
+    ejabberd_s2s_out:send(State, xmpp:serr_policy_violation(Text, Lang)).

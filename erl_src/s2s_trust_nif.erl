@@ -1,0 +1,69 @@
+%%% s2s_trust_nif - the raw NIF functions of priv/lib/s2s_trust_nif.so.
+%%%
+%%% Nothing here is an API: s2s_trust is. This module exists so that the
+%%% NIF library has exactly one Erlang module to attach to, and so that an
+%%% upgrade of the library (code:load_file(s2s_trust_nif)) touches nothing
+%%% but these stubs.
+%%%
+%%% The stubs raise exceptions with OTP crypto's shape,
+%%% {badarg | error, #{c_file_name, c_file_line_num, c_function_arg_num}, Text},
+%%% c_function_arg_num being the 0-based C argv index; s2s_trust translates
+%%% them into error_info.
+-module(s2s_trust_nif).
+
+-export([open_nif/1, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
+         reasons_nif/0]).
+
+-nifs([open_nif/1, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
+       reasons_nif/0]).
+
+-on_load(init/0).
+
+-define(LIB, "s2s_trust_nif").
+
+-spec init() -> ok | {error, term()}.
+init() ->
+    erlang:load_nif(lib_path(), 0).
+
+%% ejabberd loads module beams from its own ebin directories without ever
+%% starting (or even knowing) the s2s_trust application, and a checkout's
+%% ebin/ does not sit in a directory named s2s_trust[-Vsn], so
+%% code:priv_dir/1 often cannot answer. The build always puts the library
+%% in ../priv/lib relative to the beams, hence the fallback.
+-spec lib_path() -> file:filename().
+lib_path() ->
+    FromApp = case code:priv_dir(s2s_trust) of
+                  {error, _} -> false;
+                  Priv -> filename:join([Priv, "lib", ?LIB])
+              end,
+    case FromApp =/= false andalso filelib:is_regular(FromApp ++ ".so") of
+        true -> FromApp;
+        false -> filename:join([beam_dir(), "..", "priv", "lib", ?LIB])
+    end.
+
+-spec beam_dir() -> file:filename().
+beam_dir() ->
+    case code:which(?MODULE) of
+        Beam when is_list(Beam) -> filename:dirname(Beam);
+        _ -> "."
+    end.
+
+%% Stubs, replaced by the library at load time.
+
+-spec open_nif(binary() | default) -> {ok, reference()} | {error, term()}.
+open_nif(_Path) -> erlang:nif_error(not_loaded).
+
+-spec info_nif(reference()) -> map().
+info_nif(_Store) -> erlang:nif_error(not_loaded).
+
+-spec verify_nif(reference(), binary(), [binary()]) -> ok | {error, atom()}.
+verify_nif(_Store, _Domain, _Chain) -> erlang:nif_error(not_loaded).
+
+-spec verify_batch_nif(reference(), [{binary(), [binary()]}]) -> [ok | {error, atom()}].
+verify_batch_nif(_Store, _Batch) -> erlang:nif_error(not_loaded).
+
+-spec explain_nif(reference(), binary(), [binary()]) -> {ok | {error, atom()}, map()}.
+explain_nif(_Store, _Domain, _Chain) -> erlang:nif_error(not_loaded).
+
+-spec reasons_nif() -> [{atom(), binary()}].
+reasons_nif() -> erlang:nif_error(not_loaded).
