@@ -14,7 +14,7 @@ TEST_EBIN := $(BUILD)/test/ebin
 PKI      := $(BUILD)/test/pki
 
 DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
-                openssl pkg-config gcc make python3 ejabberd
+                openssl pkg-config gcc make python3 ejabberd prosody lua-unbound
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
@@ -23,7 +23,7 @@ ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
 # /usr/lib/<arch>/ejabberd-<vsn>); override EJABBERD_DIR for another one.
 EJABBERD_DIR ?= $(firstword $(wildcard /usr/lib/*/ejabberd-[0-9]*) $(wildcard /usr/lib/ejabberd-[0-9]*))
 
-.PHONY: all deps c erl pki demo test test-pki test-c test-c-asan test-cli test-erl clean
+.PHONY: all deps c erl pki demo package bench-batch test test-pki test-c test-c-asan test-cli test-erl clean
 
 all: c erl
 
@@ -106,6 +106,28 @@ test: test-pki test-c test-c-asan test-cli test-erl
 
 demo: all
 	bash tests/demo/demo.sh
+
+# Benchmarks print ratios against baselines measured in the same run.
+bench-batch: all pki
+	@mkdir -p $(BUILD)/bench
+	erlc -o $(BUILD)/bench bench/batch_vs_direct.erl
+	ERL_CRASH_DUMP_BYTES=0 erl -noshell -pa $(EBIN) -pa $(BUILD)/bench -run batch_vs_direct main $(PKI)
+
+# An ejabberd ext_mod source package (`ejabberdctl module_install mod_s2s_trust`):
+# src/ and include/ for ext_mod's compiler, c_src/ built by its `make -C c_src`.
+PACKAGE := $(BUILD)/package/mod_s2s_trust
+package:
+	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)/src $(PACKAGE)/include $(PACKAGE)/c_src $(PACKAGE)/conf
+	cp erl_src/*.erl $(PACKAGE)/src/
+	cp erl_src/*.hrl $(PACKAGE)/include/
+	cp c_src/Makefile c_src/*.c c_src/*.h $(PACKAGE)/c_src/
+	cp priv/ext_mod/mod_s2s_trust.spec $(PACKAGE)/
+	cp priv/ext_mod/conf/mod_s2s_trust.yml $(PACKAGE)/conf/
+	cp README.md $(PACKAGE)/README.md
+	cp README.md $(PACKAGE)/README.txt
+	cp -r docs $(PACKAGE)/docs
+	tar -C $(BUILD)/package -czf $(BUILD)/package/mod_s2s_trust.tar.gz mod_s2s_trust
+	@echo "package: $(PACKAGE) and $(BUILD)/package/mod_s2s_trust.tar.gz"
 
 clean:
 	$(MAKE) -C c_src clean

@@ -81,23 +81,15 @@ static int load_store(const char *config_path, const char *at, s2s_trust_store_t
         return -1;
     }
     if (at != NULL) {
-        struct tm tm;
-        char *end = NULL;
         long long secs;
-
-        memset(&tm, 0, sizeof tm);
-        errno = 0;
-        secs = strtoll(at, &end, 10);
-        if (errno == 0 && end != at && *end == '\0' && secs >= 0) {
-            cfg.verification_time = secs;
-        } else if ((end = strptime(at, "%Y-%m-%d", &tm)) != NULL &&
-                   (*end == '\0' || ((end = strptime(end, "T%H:%M:%SZ", &tm)) != NULL && *end == '\0'))) {
-            cfg.verification_time = (int64_t)timegm(&tm);
-        } else {
+        if (s2s_trust_parse_time(at, &secs) != 0) {
             s2s_trust_config_free(&cfg);
-            fprintf(stderr, "s2s-trust: --at: not a time: %s\n", at);
+            fprintf(stderr, "s2s-trust: --at: not a time (seconds or YYYY-MM-DD[THH:MM:SSZ]): ");
+            cli_put_text_str(stderr, at);
+            fputc('\n', stderr);
             return -1;
         }
+        cfg.verification_time = secs;
         cfg.has_verification_time = true;
     }
     rc = s2s_trust_store_build(&cfg, store, &err);

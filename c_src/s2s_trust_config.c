@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "s2s_trust_compat.h"
 
@@ -45,6 +46,39 @@ void s2s_trust_config_free(s2s_trust_config_t *cfg)
     paths_free(&cfg->ca_dirs);
     paths_free(&cfg->intermediate_files);
     paths_free(&cfg->crl_files);
+}
+
+int s2s_trust_parse_time(const char *text, long long *out)
+{
+    struct tm tm;
+    const char *end;
+    char *num_end = NULL;
+    long long secs;
+
+    if (text == NULL || text[0] == '\0')
+        return -1;
+    errno = 0;
+    secs = strtoll(text, &num_end, 10);
+    if (errno == 0 && *num_end == '\0') {
+        if (secs < 0 || secs > S2S_TRUST_MAX_TIME)
+            return -1;
+        *out = secs;
+        return 0;
+    }
+    memset(&tm, 0, sizeof tm);
+    end = strptime(text, "%Y-%m-%d", &tm);
+    if (end == NULL)
+        return -1;
+    if (*end != '\0') {
+        end = strptime(end, "T%H:%M:%SZ", &tm);
+        if (end == NULL || *end != '\0')
+            return -1;
+    }
+    secs = (long long)timegm(&tm);
+    if (secs < 0 || secs > S2S_TRUST_MAX_TIME)
+        return -1;
+    *out = secs;
+    return 0;
 }
 
 const char *s2s_trust_crl_mode_name(s2s_trust_crl_mode_t mode)
@@ -136,6 +170,10 @@ static int read_paths(const reader_t *r, const config_setting_t *s, const char *
         return add_path(r, s, key, paths, config_setting_get_string(s));
     if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
         return fail(r, s, "%s: expected a string or a list of strings", key);
+    /* An empty list would read as "not set" and, for ca_file, bring the
+     * system roots back: a templating slip must not widen trust. */
+    if (config_setting_length(s) == 0)
+        return fail(r, s, "%s: empty list", key);
     for (int i = 0; i < config_setting_length(s); i++) {
         const config_setting_t *elem = config_setting_get_elem(s, (unsigned)i);
         if (config_setting_type(elem) != CONFIG_TYPE_STRING)
@@ -240,9 +278,14 @@ static int read_setting(const reader_t *r, const config_setting_t *s, s2s_trust_
     if (strcmp(key, "insecure_allow_cn_id") == 0)
         return read_bool(r, s, key, &cfg->insecure_allow_cn_id);
     if (strcmp(key, "verification_time") == 0) {
-        /* 0..year 9999: ASN1_TIME can represent it and time_t holds it. */
-        if (read_int(r, s, key, 0, 253402300799LL, &v) != 0)
+        /* A date string, or seconds; libconfig 1.5 keeps an integer without
+         * the L suffix in 32 bits (it wraps silently), so dates are safer. */
+        if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+            if (s2s_trust_parse_time(config_setting_get_string(s), &v) != 0)
+                return fail(r, s, "%s: expected \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\"", key);
+        } else if (read_int(r, s, key, 0, S2S_TRUST_MAX_TIME, &v) != 0) {
             return -1;
+        }
         cfg->has_verification_time = true;
         cfg->verification_time = v;
         return 0;
@@ -303,7 +346,8 @@ static int read_common(const char *path, const char *text, const char *name,
         else
             *slash = '\0';
         r.base = dir;
-        config_set_include_dir(&lc, dir[0] ? dir : NULL);
+        /* libconfig 1.5 strdup()s the include dir without a NULL check. */
+        config_set_include_dir(&lc, dir[0] ? dir : ".");
         if (config_read_file(&lc, path) != CONFIG_TRUE) {
             parse_error(&r, &lc);
             goto done;

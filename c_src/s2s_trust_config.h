@@ -11,7 +11,7 @@
  *   crl_check ("none" | "if_available" | "require"), max_depth,
  *   max_chain_certs, max_cert_bytes, security_level (0..5),
  *   require_server_auth_eku (bool), insecure_allow_cn_id (bool),
- *   verification_time (int or int64, seconds since the epoch).
+ *   verification_time (date string "YYYY-MM-DD[THH:MM:SSZ]" or seconds).
  */
 #ifndef S2S_TRUST_CONFIG_H
 #define S2S_TRUST_CONFIG_H
@@ -80,5 +80,12 @@ int s2s_trust_config_read_string(const char *text, const char *name,
 void s2s_trust_config_free(s2s_trust_config_t *cfg);
 
 const char *s2s_trust_crl_mode_name(s2s_trust_crl_mode_t mode);
+
+/* Latest verification time accepted: 9999-12-31T23:59:59Z. */
+#define S2S_TRUST_MAX_TIME 253402300799LL
+
+/* Seconds since the epoch from "SECONDS", "YYYY-MM-DD" or
+ * "YYYY-MM-DDTHH:MM:SSZ" (UTC), within 0..S2S_TRUST_MAX_TIME. 0 or -1. */
+int s2s_trust_parse_time(const char *text, long long *out);
 
 #endif

@@ -217,6 +217,22 @@ static bool match_cn(X509 *leaf, const char *domain)
     return false;
 }
 
+/* Any SAN a certificate could identify a server by, whatever its string
+ * type: its presence forbids the CN fallback (RFC 6125 section 6.4.4). */
+static bool has_san_identity(X509 *leaf)
+{
+    GENERAL_NAMES *sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    bool found = false;
+
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans) && !found; i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        int nid = gn->type == GEN_OTHERNAME ? OBJ_obj2nid(gn->d.otherName->type_id) : NID_undef;
+        found = gn->type == GEN_DNS || gn->type == GEN_URI || nid == NID_XmppAddr || nid == NID_SRVName;
+    }
+    GENERAL_NAMES_free(sans);
+    return found;
+}
+
 bool s2s_trust_identity_matches(X509 *leaf, const char *alabel_domain, bool allow_cn,
                                 s2s_trust_id_type_t *matched_by)
 {
@@ -236,7 +252,8 @@ bool s2s_trust_identity_matches(X509 *leaf, const char *alabel_domain, bool allo
 
     s2s_trust_identity_list(leaf, match_one, &m);
 
-    if (m.matched == S2S_TRUST_ID_NONE && allow_cn && m.san_ids == 0 && match_cn(leaf, alabel_domain))
+    if (m.matched == S2S_TRUST_ID_NONE && allow_cn && m.san_ids == 0 && !has_san_identity(leaf) &&
+        match_cn(leaf, alabel_domain))
         m.matched = S2S_TRUST_ID_CN;
 
     if (matched_by != NULL)

@@ -196,24 +196,36 @@ static int load_intermediates(s2s_trust_store_t *store, const ctx_t *c, const ch
 static int load_crls(s2s_trust_store_t *store, const ctx_t *c, const char *path, int line)
 {
     BIO *bio;
-    X509_CRL *crl;
+    STACK_OF(X509_INFO) *infos;
     long n = 0;
 
     ERR_clear_error();
     bio = BIO_new_file(path, "r");
     if (bio == NULL)
         return file_error(c, "crl_file", path, line, strerror(errno ? errno : ENOENT));
-    while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-        int ok = X509_STORE_add_crl(store->anchors, crl);
-        X509_CRL_free(crl);
-        if (ok != 1) {
-            BIO_free(bio);
-            return file_error(c, "crl_file", path, line, "cannot add CRL");
+    /* PEM_X509_INFO_read_bio fails on any unreadable block: a corrupt CRL
+     * in the middle of a bundle must not silently drop the ones after it. */
+    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    if (infos != NULL) {
+        for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+            X509_INFO *info = sk_X509_INFO_value(infos, i);
+            if (info->crl == NULL)
+                continue;
+            if (X509_STORE_add_crl(store->anchors, info->crl) != 1) {
+                sk_X509_INFO_pop_free(infos, X509_INFO_free);
+                BIO_free(bio);
+                return file_error(c, "crl_file", path, line, "cannot add CRL");
+            }
+            n++;
         }
-        n++;
+        sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    } else if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+        BIO_free(bio);
+        return file_error(c, "crl_file", path, line, "unreadable PEM block");
     }
     if (n == 0) {
-        /* Not PEM: CRLs are published as DER, try that. */
+        /* No PEM at all: CRLs are published as DER, try that. */
+        X509_CRL *crl;
         ERR_clear_error();
         (void)BIO_reset(bio);
         crl = d2i_X509_CRL_bio(bio, NULL);

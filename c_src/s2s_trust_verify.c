@@ -257,6 +257,51 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
     return 0;
 }
 
+/* OpenSSL applies a CA's name constraints to the name types it knows
+ * (dNSName, and a CN that looks like a host name). An XmppAddr or SRV-ID
+ * otherName meets no constraint of its own type and would pass, so a CA
+ * restricted to ".corp.example" could vouch for any XMPP domain that way.
+ * When the match came from such a name, check the domain itself as a
+ * dNSName against every CA above the leaf. Returns X509_V_OK, a
+ * constraint error, or -1 when memory runs out. */
+static int check_constraints_for(X509_STORE_CTX *ctx, const char *domain)
+{
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    X509 *probe = X509_new();
+    GENERAL_NAMES *names = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    int rv = -1;
+
+    if (probe == NULL || names == NULL || gn == NULL || ia5 == NULL ||
+        !ASN1_STRING_set(ia5, domain, (int)strlen(domain)))
+        goto done;
+    GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+    ia5 = NULL;
+    if (sk_GENERAL_NAME_push(names, gn) <= 0)
+        goto done;
+    gn = NULL;
+    if (X509_add1_ext_i2d(probe, NID_subject_alt_name, names, 0, 0) != 1)
+        goto done;
+    /* Caches the SAN in the probe, which NAME_CONSTRAINTS_check reads. */
+    (void)X509_get_extension_flags(probe);
+    rv = X509_V_OK;
+    for (int i = 1; i < sk_X509_num(chain) && rv == X509_V_OK; i++) {
+        NAME_CONSTRAINTS *nc = X509_get_ext_d2i(sk_X509_value(chain, i), NID_name_constraints, NULL, NULL);
+        if (nc != NULL) {
+            rv = NAME_CONSTRAINTS_check(probe, nc);
+            NAME_CONSTRAINTS_free(nc);
+        }
+    }
+done:
+    ASN1_IA5STRING_free(ia5);
+    GENERAL_NAME_free(gn);
+    GENERAL_NAMES_free(names);
+    X509_free(probe);
+    ERR_clear_error();
+    return rv;
+}
+
 static bool has_server_auth_eku(X509 *leaf)
 {
     uint32_t flags = X509_get_extension_flags(leaf);
@@ -294,8 +339,8 @@ int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
     }
     if (X509_verify_cert(w.ctx) != 1) {
         x509_err = X509_STORE_CTX_get_error(w.ctx);
-        if (x509_err == X509_V_OK) {
-            /* Failure without a verify error: OpenSSL itself failed (memory). */
+        if (x509_err == X509_V_OK || x509_err == X509_V_ERR_OUT_OF_MEM) {
+            /* OpenSSL itself failed (memory): not something the peer did. */
             verdict = -1;
             goto done;
         }
@@ -321,6 +366,23 @@ int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
         verdict = s2s_trust_identity_matches(w.certs[0], norm, policy->insecure_allow_cn_id, &by)
                       ? S2S_TRUST_OK
                       : S2S_TRUST_NAME_MISMATCH;
+        if (verdict == S2S_TRUST_OK && by != S2S_TRUST_ID_DNS) {
+            int nc = check_constraints_for(w.ctx, norm);
+            if (nc < 0) {
+                verdict = -1;
+                goto done;
+            }
+            if (nc != X509_V_OK) {
+                verdict = S2S_TRUST_NAME_CONSTRAINTS;
+                if (d != NULL) {
+                    d->openssl_code = nc;
+                    d->openssl_text = X509_verify_cert_error_string(nc);
+                    d->detail = dup_printf("a CA's name constraints forbid %s (matched by %s)", norm,
+                                           s2s_trust_id_type_name(by));
+                }
+                goto done;
+            }
+        }
         if (d != NULL) {
             d->matched_by = by;
             d->detail = verdict == S2S_TRUST_OK

@@ -1,5 +1,6 @@
 /* test_config.c - libconfig -> s2s_trust_config_t, and the errors operators see. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "s2s_trust_config.h"
 #include "testing.h"
@@ -116,6 +117,10 @@ void test_config_errors_name_file_and_line(void)
         { "ca_file = [\"a.pem\",\n  7];\n", 2, "mismatched element type" }, /* libconfig's own */
         { "max_depth = 2;\nmax_depth = 3;\n", 2, "duplicate setting" },
         { "ca_file = \"\";\n", 1, "empty path" },
+        { "ca_file = [];\n", 1, "empty list" },
+        { "\nca_dir = ();\n", 2, "empty list" },
+        { "verification_time = \"yesterday\";\n", 1, "verification_time" },
+        { "verification_time = \"2030-13-45\";\n", 1, "verification_time" },
         { "verification_time = -5;\n", 1, "out of range" },
         { "ca_file = \"a.pem\";\nmax_depth = ;\n", 2, "syntax error" },
         { "grp = { a = 1; };\n", 1, "unknown setting 'grp'" },
@@ -165,6 +170,39 @@ void test_config_include_reports_included_file(void)
     CHECK_MSG(strstr(err.file, "inc.conf") != NULL, "file '%s'", err.file);
     CHECK(err.line == 2);
     s2s_trust_config_free(&cfg);
+}
+
+void test_config_time_strings(void)
+{
+    long long t = -1;
+
+    CHECK(s2s_trust_parse_time("2030-01-01", &t) == 0 && t == 1893456000LL);
+    CHECK(s2s_trust_parse_time("2030-01-01T12:00:00Z", &t) == 0 && t == 1893456000LL + 43200);
+    CHECK(s2s_trust_parse_time("1893456000", &t) == 0 && t == 1893456000LL);
+    CHECK(s2s_trust_parse_time("99999999999999", &t) == -1);
+    CHECK(s2s_trust_parse_time("-5", &t) == -1);
+    CHECK(s2s_trust_parse_time("2030-01-01T12:00", &t) == -1);
+    CHECK(s2s_trust_parse_time("", &t) == -1);
+}
+
+/* A configuration named without a directory (libconfig 1.5 crashed on a
+ * NULL include dir) reads relative to the current directory. */
+void test_config_bare_file_name(void)
+{
+    s2s_trust_config_t cfg;
+    s2s_trust_error_t err;
+    char cwd[4096];
+
+    write_scratch("bare.conf", "ca_file = \"root.pem\";\n");
+    if (getcwd(cwd, sizeof cwd) == NULL || chdir(scratch_dir()) != 0) {
+        CHECK(0);
+        return;
+    }
+    s2s_trust_config_defaults(&cfg);
+    CHECK(s2s_trust_config_read_file("bare.conf", &cfg, &err) == 0);
+    CHECK(cfg.ca_files.count == 1 && strcmp(cfg.ca_files.items[0].path, "root.pem") == 0);
+    s2s_trust_config_free(&cfg);
+    CHECK(chdir(cwd) == 0);
 }
 
 void test_config_read_string(void)

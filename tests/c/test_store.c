@@ -138,6 +138,31 @@ void test_store_system_roots(void)
     s2s_trust_config_free(&cfg);
 }
 
+/* A corrupt block in a CRL bundle refuses the file: it must not silently
+ * drop the CRLs after it (and with them, a revocation). */
+void test_store_crl_bundle_is_strict(void)
+{
+    char cmd[4096], text[4096];
+    s2s_trust_config_t cfg;
+    s2s_trust_error_t err;
+    s2s_trust_store_t *store = NULL;
+    const char *path;
+
+    snprintf(cmd, sizeof cmd,
+             "{ cat '%s'; printf -- '-----BEGIN X509 CRL-----\\nAAAA\\n-----END X509 CRL-----\\n'; cat '%s'; } > '%s/bundle.crl'",
+             pki_path("root.crl.pem"), pki_path("inter.crl.pem"), scratch_dir());
+    CHECK(system(cmd) == 0);
+    snprintf(text, sizeof text, "ca_file = \"%s\";\ncrl_file = \"bundle.crl\";\n", pki_path("root.pem"));
+    path = write_scratch("bundle.conf", text);
+    s2s_trust_config_defaults(&cfg);
+    CHECK(s2s_trust_config_read_file(path, &cfg, &err) == 0);
+    CHECK(s2s_trust_store_build(&cfg, &store, &err) == -1);
+    CHECK(store == NULL);
+    CHECK(err.line == 2);
+    CHECK_MSG(strstr(err.text, "unreadable") != NULL, "%s", err.text);
+    s2s_trust_config_free(&cfg);
+}
+
 void test_store_ca_dir_and_der_crl(void)
 {
     char dir[512], cmd[2048], text[2048];

@@ -101,6 +101,9 @@ static const struct {
     { "ncok.chain.pem", "ok.allowed.test", BASE, S2S_TRUST_OK },
     { "ncok.pem", "ok.allowed.test", BASE, S2S_TRUST_OK }, /* inter-nc is in the pool */
     { "ncbad.chain.pem", "evil.test", BASE, S2S_TRUST_NAME_CONSTRAINTS },
+    { "ncxmpp.pem", "victim.test", BASE, S2S_TRUST_NAME_CONSTRAINTS },
+    { "ncsrv.pem", "victim.test", BASE, S2S_TRUST_NAME_CONSTRAINTS },
+    { "cnuri.pem", "cnuri.test", CN, S2S_TRUST_NAME_MISMATCH },
     { "revoked.pem", "revoked.test", BASE, S2S_TRUST_OK }, /* no CRL loaded */
     { "revoked.pem", "revoked.test", CRL, S2S_TRUST_REVOKED },
     { "good.pem", "good.test", CRL, S2S_TRUST_OK },

@@ -16,6 +16,9 @@
     X(test_config_missing_file)                   \
     X(test_config_include_reports_included_file)  \
     X(test_config_read_string)                    \
+    X(test_config_time_strings)                   \
+    X(test_config_bare_file_name)                 \
+    X(test_store_crl_bundle_is_strict)            \
     X(test_identity_normalize)                    \
     X(test_identity_dns_id)                       \
     X(test_identity_wildcards)                    \

@@ -16,7 +16,7 @@ bad() { echo "check: $*" >&2; FAILS=$((FAILS + 1)); }
 
 LEAVES=(good good-rsa serverauth clientauth noeku expired notyet selfsigned unknownroot
     wrongname wildcard partialwild xmppaddr xmppjid srvid srvclient cnonly cnsan idn
-    nonca ncok ncbad revoked nulsan rsa1024 sha1 badsig deep)
+    nonca ncok ncbad ncxmpp ncsrv cnuri revoked nulsan rsa1024 sha1 badsig deep)
 AUTHS=(root inter root2 inter2 inter-nc notca deep-1 deep-2 deep-3 deep-4 deep-5 deep-6
     deep-7 deep-8)
 

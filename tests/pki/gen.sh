@@ -219,6 +219,12 @@ leaf idn inter "san=DER:$idn_san" cn=xn--bcher-kva.test
 leaf nonca notca san=DNS:nonca.test
 leaf ncok inter-nc san=DNS:ok.allowed.test
 leaf ncbad inter-nc san=DNS:evil.test
+# A constrained CA vouching for an outside domain through names OpenSSL's
+# constraint check does not see (otherNames): must still be refused.
+leaf ncxmpp inter-nc "san=otherName:$XMPP;UTF8:victim.test" 'cn=ncxmpp leaf'
+leaf ncsrv inter-nc "san=otherName:$SRV;IA5STRING:_xmpp-server.victim.test" 'cn=ncsrv leaf'
+# A URI SAN is still a SAN: no CN fallback, even with insecure_allow_cn_id.
+leaf cnuri inter san=URI:xmpp:cnuri.test cn=cnuri.test
 leaf revoked inter san=DNS:revoked.test
 leaf rsa1024 inter san=DNS:rsa1024.test key=rsa1024
 leaf sha1 inter san=DNS:sha1.test md=sha1
