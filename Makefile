@@ -23,7 +23,7 @@ ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
 # /usr/lib/<arch>/ejabberd-<vsn>); override EJABBERD_DIR for another one.
 EJABBERD_DIR ?= $(firstword $(wildcard /usr/lib/*/ejabberd-[0-9]*) $(wildcard /usr/lib/ejabberd-[0-9]*))
 
-.PHONY: all deps c erl pki demo package bench-batch test test-pki test-c test-c-asan test-cli test-erl clean
+.PHONY: all deps c erl pki demo demo-cli package bench-batch test-e2e test test-pki test-c test-c-asan test-cli test-erl clean
 
 all: c erl
 
@@ -96,15 +96,26 @@ EUNIT_EVAL := Mods = [list_to_atom(filename:basename(F, ".erl")) || F <- filelib
 test-erl: all pki
 	@mkdir -p $(TEST_EBIN)
 	erlc $(ERLC_OPTS) -o $(TEST_EBIN) $(ERL_TEST_SRC)
-	S2S_TRUST_PKI=$(PKI) erl -noshell -pa $(EBIN) -pa $(TEST_EBIN) -eval '$(EUNIT_EVAL)'
+	S2S_TRUST_PKI=$(PKI) ERL_LIBS=$(dir $(EJABBERD_DIR)) erl -noshell -pa $(EBIN) -pa $(TEST_EBIN) -eval '$(EUNIT_EVAL)'
 
 # The PKI itself, judged by the openssl CLI: an oracle independent of our code.
 test-pki: pki
 	bash tests/pki/check.sh $(PKI)
 
-test: test-pki test-c test-c-asan test-cli test-erl
+# Real servers on loopback: the harness's own smoke test (stock ejabberd and
+# Prosody), then the module inside ejabberd.
+test-e2e: all pki
+	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_lab.sh
+	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_module.sh
 
-demo: all
+test: test-pki test-c test-c-asan test-cli test-erl test-e2e
+
+# The main job: ejabberd with the module, a trusted and an untrusted peer.
+demo: all pki
+	LAB_PKI_FROM=$(PKI) bash tests/demo/run.sh
+
+# The trust engine alone, through the CLI.
+demo-cli: all
 	bash tests/demo/demo.sh
 
 # Benchmarks print ratios against baselines measured in the same run.

@@ -26,7 +26,7 @@ markdown(Violations) ->
 
 markdown_line(#s2s_trust_violation{domain = D, reasons = Rs, first_seen = F,
                                    last_seen = L, count = C}) ->
-    [<<"+ ">>, markdown_escape(D), <<" — ">>, reasons_text(Rs),
+    [<<"+ ">>, markdown_escape(D), <<" — "/utf8>>, reasons_text(Rs),
      <<", first seen ">>, iso8601(F), <<", last seen ">>, iso8601(L),
      <<", ">>, integer_to_binary(C), <<"\n">>].
 

@@ -74,8 +74,8 @@ markdown_test_() ->
     [?_assertEqual(3, length(Lines)),
      %% most recent first, the pledge's style
      ?_assertEqual(<<"+ new.test — self_signed/expired, first seen 2025-11-24T16:00:00Z, "
-                     "last seen 2025-11-25T16:00:00Z, 3">>, lists:nth(2, Lines)),
-     ?_assertMatch(<<"+ old.test — expired", _/binary>>, lists:nth(3, Lines))].
+                     "last seen 2025-11-25T16:00:00Z, 3"/utf8>>, lists:nth(2, Lines)),
+     ?_assertMatch(<<"+ old.test — expired"/utf8, _/binary>>, lists:nth(3, Lines))].
 
 markdown_hostile_test() ->
     Evil = <<"evil.test\n+ good.example — forged, [link](http://x) *b* `c` <img src=x>", 0, 7>>,

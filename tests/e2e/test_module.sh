@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# tests/e2e/test_module.sh - mod_s2s_trust inside Debian's real ejabberd
+# 23.01, federating over s2s + TLS on loopback with a second ejabberd and
+# Prosody peers, certificates from the test PKI. Every case is asserted by
+# the delivery (or not) of a real message and by the violators list.
+#
+#   a.test   ejabberd + mod_s2s_trust, enforce, mod_s2s_dialback loaded
+#            (the configuration docs/module.md recommends for 23.01)
+#   m.test   ejabberd + mod_s2s_trust in audit mode
+#   b.test   ejabberd, stock and hardened, valid chain
+#   s.test   Prosody, valid serverAuth-only certificate (2026 Let's Encrypt)
+#   c.test   Prosody, self-signed          d.test  Prosody, expired
+#   e.test   Prosody, certificate for another name
+#   f.test   Prosody, certificate from a CA a.test does not trust
+#   x.test   Prosody, self-signed, listed in a.test's `exempt`
+#   p.test   ejabberd without TLS at all (plain TCP + dialback)
+#
+# Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lab.sh
+source "$HERE/lab.sh"
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL $1"
+    lab_show_logs "${@:2}" 2>&1 | tail -n 40 | sed 's/^/     /'
+}
+# check NAME [LOG-INSTANCES...] -- COMMAND...: one assertion.
+check() {
+    local name=$1
+    shift
+    local logs=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do logs+=("$1"); shift; done
+    shift
+    if "$@"; then ok "$name"; else fail "$name" "${logs[@]}"; fi
+}
+
+REPO=$LAB_REPO
+# Loopback addresses: lab.sh pre-assigns a.test..h.test to 127.0.0.2..9.
+declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4 [d]=127.0.0.5 [e]=127.0.0.6
+               [f]=127.0.0.7 [m]=127.0.0.20 [p]=127.0.0.21 [s]=127.0.0.22 [x]=127.0.0.23)
+lab_init || exit 1
+# Prosody reads the hosts file once, at start: declare every domain first.
+for n in m p s x; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
+
+# ---- certificates ------------------------------------------------------------
+lab_issue_leaf a a.test
+lab_issue_leaf m m.test
+lab_issue_leaf b b.test
+lab_issue_leaf p p.test
+lab_issue_leaf s s.test eku=serverAuth
+lab_issue_leaf c c.test selfsigned
+lab_issue_leaf d d.test expired
+lab_issue_leaf e e.test wrongname
+lab_issue_leaf f f.test issuer=inter2
+lab_issue_leaf x x.test selfsigned
+
+# ---- the module's trust policy -------------------------------------------------
+TRUST=$LAB_DIR/trust
+mkdir -p "$TRUST"
+cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/root2.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
+write_trust() { # the anchors a.test trusts, as one file
+    printf 'ca_file = "%s";\nintermediate_file = "pool.pem";\n' "$1" >"$TRUST/trust.conf"
+    chmod -R a+rX "$TRUST"
+}
+write_trust root.pem
+
+module_yaml() { # MODE [EXEMPT]
+    printf 'mod_s2s_trust:\n  trust_config: "%s"\n  mode: %s\n  log_file: "%s"\n  exempt: [%s]\n' \
+        "$TRUST/trust.conf" "$1" "$LAB_DIR/$2-violations.jsonl" "${3:-}"
+}
+touch "$LAB_DIR/a-violations.jsonl" "$LAB_DIR/m-violations.jsonl"
+chown ejabberd "$LAB_DIR"/*-violations.jsonl
+
+# ---- servers -------------------------------------------------------------------
+# a.test lets STARTTLS be optional so that the module alone, not ejabberd, has
+# to refuse a peer without TLS; docs/module.md still recommends `required`.
+lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" \
+    modules="$(module_yaml enforce a x.test)" nowait || exit 1
+lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$REPO" \
+    modules="$(module_yaml audit m)" nowait || exit 1
+lab_ejabberd_start b b.test "${IP[b]}" b hardened nowait || exit 1
+lab_ejabberd_start p p.test "${IP[p]}" p starttls=optional plaintcp nowait || exit 1
+for peer in s c d e f x; do
+    lab_prosody_start "$peer" "$peer.test" "${IP[$peer]}" "$peer" - secure_auth=false nowait || exit 1
+done
+lab_wait_ready a m b p s c d e f x || exit 1
+
+for u in alice@a.test mia@m.test bob@b.test pat@p.test sam@s.test carol@c.test dave@d.test \
+    erin@e.test fred@f.test xena@x.test; do
+    lab_register "$u" pw || exit 1
+done
+
+REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
+REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
+
+violators() { lab_ctl a s2s_trust_violators; }
+# listed DOMAIN REASON: the violators list of a.test holds DOMAIN with REASON.
+listed() { violators | grep -E "^$1[[:space:]].*$2" >/dev/null; }
+not_listed() { ! violators | grep -E "^$1[[:space:]]" >/dev/null; }
+
+# ---- trusted peers --------------------------------------------------------------
+lab_send alice@a.test bob@b.test "a to b trusted"
+check "trusted chain: a -> b delivered" a b -- lab_wait_delivered bob@b.test "a to b trusted"
+lab_send bob@b.test alice@a.test "b to a trusted"
+check "trusted chain: b -> a delivered" a b -- lab_wait_delivered alice@a.test "b to a trusted"
+check "trusted chain: nothing recorded" a -- not_listed b.test
+
+lab_send alice@a.test sam@s.test "a to s serverauth"
+check "serverAuth-only: a -> s delivered" a s -- lab_wait_delivered sam@s.test "a to s serverauth"
+lab_send sam@s.test alice@a.test "s to a serverauth"
+check "serverAuth-only: s -> a delivered" a s -- lab_wait_delivered alice@a.test "s to a serverauth"
+check "serverAuth-only: nothing recorded" a -- not_listed s.test
+
+# ---- untrusted peers: refused both ways, with the right reason --------------------
+untrusted_case() { # PEER USER REASON
+    local peer=$1 user=$2 reason=$3
+    lab_send "alice@a.test" "$user@$peer.test" "a to $peer"
+    check "$reason: a -> $peer refused" a "$peer" -- \
+        lab_assert_not_delivered "$user@$peer.test" "a to $peer" a "$REFUSED_OUT $peer.test: $reason"
+    lab_send "$user@$peer.test" alice@a.test "$peer to a"
+    check "$reason: $peer -> a refused" a "$peer" -- \
+        lab_assert_not_delivered alice@a.test "$peer to a" a "$REFUSED_IN $peer.test: $reason"
+    # mod_s2s_dialback is loaded on a.test: the peer's failed EXTERNAL fell
+    # back to dialback, which succeeded, and the module refused all the same.
+    check "$reason: $peer -> a dialback succeeded, still refused" a -- \
+        lab_wait_log a "Accepted inbound s2s dialback authentication $peer\.test -> a\.test" 1
+    check "$reason: $peer.test listed with $reason" a -- listed "$peer.test" "$reason"
+}
+untrusted_case c carol self_signed
+untrusted_case d dave expired
+untrusted_case e erin name_mismatch
+untrusted_case f fred unknown_issuer
+
+# ---- no TLS at all ------------------------------------------------------------------
+lab_send pat@p.test alice@a.test "p to a plain"
+check "plain TCP: p -> a refused" a p -- \
+    lab_assert_not_delivered alice@a.test "p to a plain" a "$REFUSED_IN p.test: no_certificate"
+check "plain TCP: p.test listed with no_certificate" a -- listed p.test no_certificate
+
+# ---- exempt and audit -----------------------------------------------------------------
+lab_send xena@x.test alice@a.test "x to a exempt"
+check "exempt: x -> a delivered" a x -- lab_wait_delivered alice@a.test "x to a exempt"
+explains() { lab_ctl "$1" s2s_trust_check "$2" | grep -q -- "$3"; }
+check "exempt: x.test recorded as exempted" a -- explains a x.test 'self_signed (exempted'
+check "exempt: x.test in the violators list" a -- listed x.test self_signed
+
+lab_send mia@m.test carol@c.test "m to c audit"
+check "audit: m -> c delivered" m c -- lab_wait_delivered carol@c.test "m to c audit"
+lab_send carol@c.test mia@m.test "c to m audit"
+check "audit: c -> m delivered" m c -- lab_wait_delivered mia@m.test "c to m audit"
+check "audit: c.test recorded as audited" m -- \
+    lab_wait_log m "mod_s2s_trust: audited (in|out)bound s2s stream of c\.test: self_signed"
+
+# ---- the record: commands, export, log file ----------------------------------------------
+md=$(lab_ctl a s2s_trust_export markdown)
+if grep -Eq '^\+ c\.test — self_signed, first seen [0-9T:-]+Z, last seen [0-9T:-]+Z, [0-9]+$' <<<"$md"; then
+    ok "export markdown: '+ domain — reason, first seen, last seen, count'"
+else fail "export markdown: '+ domain — reason, first seen, last seen, count'" a; printf '%s\n' "$md" | sed -e 's/^/     md| /'; fi
+js=$(lab_ctl a s2s_trust_export json)
+if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert {"c.test","d.test","e.test","f.test","p.test"} <= {v["domain"] for v in d}, d' <<<"$js"; then
+    ok "export json: valid, lists every violator"
+else fail "export json: valid, lists every violator" a; fi
+if python3 -c '
+import json,sys
+lines=[json.loads(l) for l in open(sys.argv[1])]
+assert any(l["domain"]=="d.test" and l["reason"]=="expired" and l["outcome"]=="refused" for l in lines), lines
+' "$LAB_DIR/a-violations.jsonl"; then ok "log_file: one JSON line per violation"; else fail "log_file: one JSON line per violation" a; fi
+check "s2s_trust_check explains the verdict" a -- explains a d.test 'certificate has expired'
+
+# ---- survives a restart ---------------------------------------------------------------------
+lab_ejabberd_restart a || fail "restart a"
+check "violators list survives a restart" a -- listed d.test expired
+
+# ---- reload -----------------------------------------------------------------------------------
+# A live, trusted stream a <-> b, then a trust store without our root.
+lab_send alice@a.test bob@b.test "before reload"
+check "live stream before reload" a b -- lab_wait_delivered bob@b.test "before reload"
+write_trust root2.pem
+out=$(lab_ctl a s2s_trust_reload)
+if grep -Eq 'reloaded; [1-9][0-9]* live s2s stream\(s\) re-checked, [1-9][0-9]* closed' <<<"$out"; then
+    ok "reload with the CA removed closes the live stream"
+else fail "reload with the CA removed closes the live stream" a; echo "     $out"; fi
+check "the closed stream is recorded as unknown_issuer" a -- listed b.test unknown_issuer
+
+write_trust root.pem
+lab_ctl a s2s_trust_reload >/dev/null
+lab_ctl a s2s_trust_forget b.test >/dev/null
+printf 'ca_file = "root.pem";\nbogus_key = 1;\n' >"$TRUST/trust.conf"
+out=$(lab_ctl a s2s_trust_reload)
+if grep -q "trust.conf:2: unknown setting 'bogus_key'" <<<"$out"; then
+    ok "broken config on reload: error names file and line"
+else fail "broken config on reload: error names file and line" a; echo "     $out"; fi
+lab_send alice@a.test bob@b.test "after bad reload"
+check "broken config on reload: old policy stays (b still trusted)" a b -- \
+    lab_wait_delivered bob@b.test "after bad reload"
+lab_send alice@a.test carol@c.test "after bad reload c"
+check "broken config on reload: old policy stays (c still refused)" a c -- \
+    lab_assert_not_delivered carol@c.test "after bad reload c" a "$REFUSED_OUT c.test"
+
+check "every listener on loopback, no epmd" -- lab_assert_loopback_only
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

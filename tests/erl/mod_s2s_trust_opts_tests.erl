@@ -1,0 +1,34 @@
+%%% EUnit: mod_s2s_trust's options go through ejabberd's own validators
+%%% (econf, from the installed ejabberd), so a bad ejabberd.yml is refused
+%%% at load time with ejabberd's error, never half-applied.
+-module(mod_s2s_trust_opts_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+valid(Opt, Value) -> (mod_s2s_trust:mod_opt_type(Opt))(Value).
+
+invalid(Opt, Value) ->
+    try valid(Opt, Value) of
+        Accepted -> {accepted, Accepted}
+    catch error:{Validator, _, _} = Why when Validator =:= yconf; Validator =:= econf ->
+            {refused, Why}
+    end.
+
+opts_test_() ->
+    {setup,
+     fun() -> {ok, _} = application:ensure_all_started(xmpp) end,
+     [?_assertEqual(enforce, valid(mode, enforce)),
+      ?_assertEqual(audit, valid(mode, <<"audit">>)),
+      ?_assertMatch({refused, _}, invalid(mode, off)),
+      ?_assertEqual(default, valid(trust_config, default)),
+      ?_assertEqual(<<"/etc/hostname">>, valid(trust_config, <<"/etc/hostname">>)),
+      ?_assertMatch({refused, _}, invalid(trust_config, <<"/nonexistent/s2s_trust.conf">>)),
+      %% exempt domains are normalized the way ejabberd names remote servers
+      ?_assertEqual([<<"legacy.test">>], valid(exempt, [<<"Legacy.TEST">>])),
+      ?_assertMatch({refused, _}, invalid(exempt, [<<"not a domain!">>])),
+      ?_assertEqual(none, valid(log_file, none)),
+      ?_assertEqual(<<"/tmp/s2s_trust.jsonl">>, valid(log_file, <<"/tmp/s2s_trust.jsonl">>)),
+      ?_assertMatch({refused, _}, invalid(log_file, 42)),
+      ?_assertEqual([{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none}],
+                    mod_s2s_trust:mod_options(<<"a.test">>)),
+      ?_assertMatch(#{desc := _, opts := [_, _, _, _]}, mod_s2s_trust:mod_doc())]}.
