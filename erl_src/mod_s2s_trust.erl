@@ -22,7 +22,8 @@
 %% gen_mod
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
 %% hooks
--export([s2s_in_auth_result/3, s2s_out_auth_result/2, s2s_out_closed/2]).
+-export([s2s_in_auth_result/3, s2s_out_auth_result/2, s2s_out_closed/2,
+         s2s_in_handle_recv/3]).
 %% run inside s2s stream processes (ejabberd_s2s_{in,out}:update_state/2)
 -export([report_stream/4, close_stream/3]).
 %% ejabberdctl / mod_http_api commands
@@ -37,6 +38,10 @@
 %% Before mod_s2s_dialback (50), which would turn a refused outgoing
 %% stream into a dialback retry, and before logging modules (55).
 -define(HOOK_SEQ, 10).
+%% State key marking a stream whose SASL EXTERNAL we hid (see s2s_in_handle_recv/3).
+-define(HID_EXTERNAL, mod_s2s_trust_hid_external).
+%% id-on-xmppAddr (RFC 6120 section 13.7.1.4)
+-define(XMPP_ADDR_NAME, xmpp).
 %% How long a reload waits for live streams to report their certificate.
 -define(RECHECK_TIMEOUT, 5000).
 
@@ -52,6 +57,7 @@ start(Host, Opts) ->
     ejabberd_hooks:add(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
+    ejabberd_hooks:add(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     ejabberd_commands:register_commands(?MODULE, commands()),
     ok.
 
@@ -59,6 +65,7 @@ stop(Host) ->
     ejabberd_hooks:delete(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:delete(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:delete(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
+    ejabberd_hooks:delete(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false -> ejabberd_commands:unregister_commands(commands());
         true -> ok
@@ -157,6 +164,8 @@ store(Host) ->
 
 %% Inbound: RServer has just authenticated on this stream (EXTERNAL or
 %% dialback; a stream may authenticate several domains, each comes here).
+s2s_in_auth_result(#{?HID_EXTERNAL := true} = State, Result, RServer) ->
+    s2s_in_auth_result(restore_external(State), Result, RServer);
 s2s_in_auth_result(#{server_host := Host} = State, true, RServer) ->
     case guarded(in, Host, RServer, fun() -> check_stream(in, Host, RServer, State) end) of
         accept -> State;
@@ -164,6 +173,41 @@ s2s_in_auth_result(#{server_host := Host} = State, true, RServer) ->
     end;
 s2s_in_auth_result(State, _Failed, _RServer) ->
     State.
+
+%% ejabberd 23.01 (and xmpp up to at least 1.13) crashes the inbound
+%% stream when SASL EXTERNAL meets a *valid* certificate that carries an
+%% XmppAddr name (xmpp_stream_pkix:get_cert_domains/1 appends a binary to a
+%% list). Such a peer could never federate inbound. For that certificate
+%% only, we make ejabberd see this one <auth/> as if EXTERNAL were not on
+%% offer: the peer is told invalid-mechanism and falls back to dialback,
+%% and s2s_in_auth_result/3 then checks the same certificate in full. The
+%% flag is undone by the auth-failure hook that the refusal runs.
+s2s_in_handle_recv(State, _El, {sasl_auth, <<"EXTERNAL">>, _} ) ->
+    try has_xmpp_addr(State) of
+        true ->
+            ?LOG_INFO("mod_s2s_trust: SASL EXTERNAL from a certificate with an XmppAddr "
+                      "name is answered as unsupported (it would crash ejabberd); the "
+                      "peer may use dialback, its certificate is still checked"),
+            State#{stream_encrypted => false, ?HID_EXTERNAL => true};
+        false ->
+            State
+    catch _:_ ->
+            State
+    end;
+s2s_in_handle_recv(State, _El, _Pkt) ->
+    State.
+
+restore_external(State) ->
+    maps:remove(?HID_EXTERNAL, State#{stream_encrypted => true}).
+
+has_xmpp_addr(#{server_host := Host} = State) ->
+    case {peer_chain(State), store(Host)} of
+        {[_ | _] = Chain, Store} when Store =/= undefined ->
+            {_, #{names := Names}} = s2s_trust:explain(Store, <<"invalid.invalid">>, Chain),
+            lists:any(fun(#{type := T}) -> T =:= ?XMPP_ADDR_NAME end, Names);
+        _ ->
+            false
+    end.
 
 %% Outbound: we authenticated to the peer; now judge the peer's certificate.
 %% Dialback verification connections (db_verify) carry no stanzas and

@@ -13,6 +13,7 @@
 #   e.test   Prosody, certificate for another name
 #   f.test   Prosody, certificate from a CA a.test does not trust
 #   x.test   Prosody, self-signed, listed in a.test's `exempt`
+#   y.test   Prosody, valid certificate with an XmppAddr name
 #   p.test   ejabberd without TLS at all (plain TCP + dialback)
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
@@ -42,10 +43,11 @@ check() {
 REPO=$LAB_REPO
 # Loopback addresses: lab.sh pre-assigns a.test..h.test to 127.0.0.2..9.
 declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4 [d]=127.0.0.5 [e]=127.0.0.6
-               [f]=127.0.0.7 [m]=127.0.0.20 [p]=127.0.0.21 [s]=127.0.0.22 [x]=127.0.0.23)
+               [f]=127.0.0.7 [m]=127.0.0.20 [p]=127.0.0.21 [s]=127.0.0.22 [x]=127.0.0.23
+               [y]=127.0.0.24)
 lab_init || exit 1
 # Prosody reads the hosts file once, at start: declare every domain first.
-for n in m p s x; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
+for n in m p s x y; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
 
 # ---- certificates ------------------------------------------------------------
 lab_issue_leaf a a.test
@@ -58,6 +60,7 @@ lab_issue_leaf d d.test expired
 lab_issue_leaf e e.test wrongname
 lab_issue_leaf f f.test issuer=inter2
 lab_issue_leaf x x.test selfsigned
+lab_issue_leaf y y.test xmppaddr
 
 # ---- the module's trust policy -------------------------------------------------
 TRUST=$LAB_DIR/trust
@@ -85,13 +88,13 @@ lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$R
     modules="$(module_yaml audit m)" nowait || exit 1
 lab_ejabberd_start b b.test "${IP[b]}" b hardened nowait || exit 1
 lab_ejabberd_start p p.test "${IP[p]}" p starttls=optional plaintcp nowait || exit 1
-for peer in s c d e f x; do
+for peer in s c d e f x y; do
     lab_prosody_start "$peer" "$peer.test" "${IP[$peer]}" "$peer" - secure_auth=false nowait || exit 1
 done
-lab_wait_ready a m b p s c d e f x || exit 1
+lab_wait_ready a m b p s c d e f x y || exit 1
 
 for u in alice@a.test mia@m.test bob@b.test pat@p.test sam@s.test carol@c.test dave@d.test \
-    erin@e.test fred@f.test xena@x.test; do
+    erin@e.test fred@f.test xena@x.test yann@y.test; do
     lab_register "$u" pw || exit 1
 done
 
@@ -115,6 +118,17 @@ check "serverAuth-only: a -> s delivered" a s -- lab_wait_delivered sam@s.test "
 lab_send sam@s.test alice@a.test "s to a serverauth"
 check "serverAuth-only: s -> a delivered" a s -- lab_wait_delivered alice@a.test "s to a serverauth"
 check "serverAuth-only: nothing recorded" a -- not_listed s.test
+
+# A valid certificate with an XmppAddr name crashes ejabberd 23.01's own
+# inbound SASL EXTERNAL; the module steers such a peer to dialback and
+# checks its certificate there.
+lab_send yann@y.test alice@a.test "y to a xmppaddr"
+check "XmppAddr certificate: y -> a delivered (no ejabberd crash)" a y -- \
+    lab_wait_delivered alice@a.test "y to a xmppaddr"
+lab_send alice@a.test yann@y.test "a to y xmppaddr"
+check "XmppAddr certificate: a -> y delivered" a y -- lab_wait_delivered yann@y.test "a to y xmppaddr"
+no_crash() { ! grep -q "Generic server .* terminating" "$LAB_DIR/a/log/ejabberd.log"; }
+check "XmppAddr certificate: no s2s process crashed" a -- no_crash
 
 # ---- untrusted peers: refused both ways, with the right reason --------------------
 untrusted_case() { # PEER USER REASON
