@@ -104,9 +104,10 @@ test-pki: pki
 
 # Real servers on loopback: the harness's own smoke test (stock ejabberd and
 # Prosody), then the module inside ejabberd.
-test-e2e: all pki
+test-e2e: all pki package
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_lab.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_module.sh
+	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_package.sh
 
 test: test-pki test-c test-c-asan test-cli test-erl test-e2e
 

@@ -523,6 +523,8 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #   ca_file=PATH                trust anchors (default: the test root)
 #   modules=YAML                lines added under modules: (indented for you)
 #   yaml=YAML                   top-level lines added to ejabberd.yml
+#   cfg=LINE                    a line added to the instance's ejabberdctl.cfg
+#                               (e.g. CONTRIB_MODULES_PATH=DIR)
 #   code=DIR                    an app dir with ebin/ (and priv/), or an ebin
 #                               dir; copied into the run dir, added with -pa
 #   fresh                       wipe a spool kept from an earlier start
@@ -533,7 +535,7 @@ lab_ejabberd_start() {
     local name=$1 domain=$2 ip=$3 cert=$4
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
-    local fresh=0 wait=1 opt codes=()
+    local fresh=0 wait=1 opt codes=() ctlcfg=''
     for opt; do
         case $opt in
             starttls=optional | starttls=required | starttls=false) starttls=${opt#starttls=} ;;
@@ -545,6 +547,7 @@ lab_ejabberd_start() {
             modules=*) modules+=${opt#modules=}$'\n' ;;
             yaml=*) yaml+=${opt#yaml=}$'\n' ;;
             code=* | pa=*) codes+=("${opt#*=}") ;;
+            cfg=*) ctlcfg+=${opt#cfg=}$'\n' ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -605,6 +608,7 @@ SPOOL_DIR=$d/spool
 LOGS_DIR=$d/log
 EJABBERD_PID_PATH=$d/run/ejabberd.pid
 EJABBERD_BYPASS_WARNINGS=true
+${ctlcfg}
 EOF
     # No nameserver for Erlang's resolver: SRV lookups fail at once, locally.
     {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tests/e2e/test_package.sh - the ext_mod package (`make package`) installs
+# into Debian's ejabberd 23.01 the way an operator would do it:
+# `ejabberdctl module_install mod_s2s_trust` compiles the Erlang sources,
+# builds the NIF with `make -C c_src`, installs, and starts the module from
+# its conf/ file. Then the module answers its commands and federates.
+# Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${LAB_DIR:=/tmp/s2s-trust-lab-package}"
+# shellcheck source=tests/e2e/lab.sh
+source "$HERE/lab.sh"
+
+passed=0
+failed=0
+check() { # NAME COMMAND...
+    local name=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); echo "ok   $name"
+    else failed=$((failed + 1)); echo "FAIL $name"; lab_show_logs a 2>&1 | tail -n 30 | sed 's/^/     /'; fi
+}
+
+PACKAGE=$LAB_REPO/_build/package/mod_s2s_trust
+[ -f "$PACKAGE/mod_s2s_trust.spec" ] || { echo "no package: run 'make package' first"; exit 1; }
+
+lab_init || exit 1
+MODS=$LAB_DIR/contrib
+mkdir -p "$MODS/sources"
+cp -r "$PACKAGE" "$MODS/sources/"
+chown -R ejabberd:ejabberd "$MODS"
+lab_issue_leaf a a.test
+lab_issue_leaf c c.test selfsigned
+lab_ejabberd_start a a.test 127.0.0.2 a starttls=optional dialback=yes \
+    cfg="CONTRIB_MODULES_PATH=$MODS" cfg="CONTRIB_MODULES_CONF_DIR=$MODS/conf" || exit 1
+lab_prosody_start c c.test 127.0.0.4 c - secure_auth=false || exit 1
+
+available() { lab_ctl a modules_available | grep -q "^mod_s2s_trust"; }
+check "modules_available lists the package" available
+check "module_install succeeds" lab_ctl a module_install mod_s2s_trust
+check "the NIF was built by ext_mod's make -C c_src" test -f "$MODS/mod_s2s_trust/priv/lib/s2s_trust_nif.so"
+installed() { lab_ctl a modules_installed | grep -q "^mod_s2s_trust"; }
+check "modules_installed lists it" installed
+loaded() { lab_rpc a 'gen_mod:is_loaded(<<"a.test">>, mod_s2s_trust)' | grep -q true; }
+check "the module runs, from its conf/mod_s2s_trust.yml" _lab_poll 20 0.2 loaded
+check "its commands answer" lab_ctl a s2s_trust_violators
+
+# It works: the self-signed peer is refused (the default trust store is the
+# system bundle, which does not hold c.test's certificate either way).
+lab_register alice@a.test pw >/dev/null && lab_register carol@c.test pw >/dev/null
+lab_send carol@c.test alice@a.test "c to a via package"
+check "installed module refuses a self-signed peer" \
+    lab_assert_not_delivered alice@a.test "c to a via package" a \
+    "mod_s2s_trust: refused inbound s2s stream of c.test: self_signed"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
