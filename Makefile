@@ -141,6 +141,10 @@ package:
 	tar -C $(BUILD)/package -czf $(BUILD)/package/mod_s2s_trust.tar.gz mod_s2s_trust
 	@echo "package: $(PACKAGE) and $(BUILD)/package/mod_s2s_trust.tar.gz"
 
+# Fuzzing (tests/fuzz) and benchmarks (bench/) keep their targets beside their code.
+include tests/fuzz/fuzz.mk
+include bench/bench.mk
+
 clean:
 	$(MAKE) -C c_src clean
 	rm -rf $(BUILD) $(EBIN)

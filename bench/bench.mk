@@ -1,0 +1,1 @@
+# bench/bench.mk - benchmark targets, included by the top-level Makefile.

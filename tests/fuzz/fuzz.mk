@@ -1,0 +1,1 @@
+# tests/fuzz/fuzz.mk - fuzzing targets, included by the top-level Makefile.
