@@ -144,6 +144,7 @@ package:
 # Fuzzing (tests/fuzz) and benchmarks (bench/) keep their targets beside their code.
 include tests/fuzz/fuzz.mk
 include bench/bench.mk
+include tests/sanitize.mk
 
 clean:
 	$(MAKE) -C c_src clean
