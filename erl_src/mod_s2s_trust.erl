@@ -42,6 +42,9 @@
 -define(HID_EXTERNAL, mod_s2s_trust_hid_external).
 %% id-on-xmppAddr (RFC 6120 section 13.7.1.4)
 -define(XMPP_ADDR_NAME, xmpp).
+%% A peer's repeated violations are logged once per this many seconds
+%% (each one is still counted in the violators list).
+-define(LOG_INTERVAL, 60).
 %% How long a reload waits for live streams to report their certificate.
 -define(RECHECK_TIMEOUT, 5000).
 
@@ -53,6 +56,7 @@
 
 start(Host, Opts) ->
     ok = mod_s2s_trust_violators:init(),
+    ok = mod_s2s_trust_throttle:start(),
     load_store(Host, Opts),
     ejabberd_hooks:add(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
@@ -67,8 +71,11 @@ stop(Host) ->
     ejabberd_hooks:delete(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
     ejabberd_hooks:delete(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
-        false -> ejabberd_commands:unregister_commands(commands());
-        true -> ok
+        false ->
+            ejabberd_commands:unregister_commands(commands()),
+            mod_s2s_trust_throttle:stop();
+        true ->
+            ok
     end,
     _ = persistent_term:erase({?MODULE, store, Host}),
     ok.
@@ -373,11 +380,20 @@ note(Dir, _Host, RServer, Verdict, Outcome, Details) ->
             ok;
         _ ->
             ok = mod_s2s_trust_violators:record(RServer, Dir, Reason, Outcome, Record, Now),
-            ?LOG_WARNING("mod_s2s_trust: ~ts ~tsbound s2s stream of ~ts: ~ts (~ts)",
-                         [Outcome, Dir, safe(RServer), Reason,
-                          mod_s2s_trust_format:text_escape(maps:get(detail, Record, <<>>))]),
-            write_log_file(Dir, RServer, Reason, Outcome, Record, Now)
+            case mod_s2s_trust_throttle:allow({RServer, Dir, Reason}, Now, ?LOG_INTERVAL) of
+                {true, Held} ->
+                    ?LOG_WARNING("mod_s2s_trust: ~ts ~tsbound s2s stream of ~ts: ~ts (~ts)~ts",
+                                 [Outcome, Dir, safe(RServer), Reason,
+                                  mod_s2s_trust_format:text_escape(maps:get(detail, Record, <<>>)),
+                                  held_text(Held)]),
+                    write_log_file(Dir, RServer, Reason, Outcome, Record, Now, Held);
+                false ->
+                    ok
+            end
     end.
+
+held_text(0) -> <<>>;
+held_text(N) -> io_lib:format("; ~b more since the last report, not logged", [N]).
 
 %% What a violation keeps of the explain details: enough for an operator,
 %% bounded (a hostile certificate can carry thousands of names).
@@ -389,14 +405,14 @@ record_details(Details) ->
     Chain = lists:sublist(maps:get(chain, Details, []), 8),
     Base#{names => Names, chain => Chain}.
 
-write_log_file(Dir, RServer, Reason, Outcome, Record, Now) ->
+write_log_file(Dir, RServer, Reason, Outcome, Record, Now, Held) ->
     case gen_mod:get_module_opt(global_host(), ?MODULE, log_file) of
         none -> ok;
         Path ->
             Line = mod_s2s_trust_format:log_line(
                      #{time => mod_s2s_trust_format:iso8601(Now), domain => RServer,
                        direction => Dir, reason => Reason, outcome => Outcome,
-                       certificate => Record}),
+                       certificate => Record, not_logged_before => Held}),
             case file:write_file(Path, Line, [append]) of
                 ok -> ok;
                 {error, E} ->

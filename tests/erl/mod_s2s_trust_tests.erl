@@ -136,3 +136,28 @@ explain_text_test() ->
     ?assertNotEqual(nomatch, binary:match(T, <<"subject:    CN=e.test\\x0a">>)),
     ?assertNotEqual(nomatch, binary:match(T, <<"name:       dns e.test">>)),
     ?assertNotEqual(nomatch, binary:match(T, <<"chain[0]:   CN=e.test">>)).
+
+throttle_test() ->
+    ok = mod_s2s_trust_throttle:start(),
+    ok = mod_s2s_trust_throttle:start(), % a second vhost: same table
+    K = {<<"flood.test">>, in, expired},
+    ?assertEqual({true, 0}, mod_s2s_trust_throttle:allow(K, 1000, 60)),
+    %% 500 more attempts inside the interval: none written
+    ?assertEqual([false], lists:usort([mod_s2s_trust_throttle:allow(K, 1000 + I div 10, 60)
+                                       || I <- lists:seq(1, 500)])),
+    %% other keys are independent
+    ?assertEqual({true, 0}, mod_s2s_trust_throttle:allow({<<"other.test">>, in, expired}, 1001, 60)),
+    %% after the interval: written again, saying how many were held back
+    ?assertEqual({true, 500}, mod_s2s_trust_throttle:allow(K, 1060, 60)),
+    ?assertEqual(false, mod_s2s_trust_throttle:allow(K, 1061, 60)),
+    ok = mod_s2s_trust_throttle:stop(),
+    %% without its table the throttle lets everything through (no lost evidence)
+    wait_gone(mod_s2s_trust_throttle, 50),
+    ?assertEqual({true, 0}, mod_s2s_trust_throttle:allow(K, 1062, 60)).
+
+wait_gone(_Name, 0) -> erlang:error(table_owner_still_alive);
+wait_gone(Name, N) ->
+    case ets:info(Name) of
+        undefined -> ok;
+        _ -> receive after 10 -> wait_gone(Name, N - 1) end
+    end.
