@@ -39,7 +39,10 @@
     X(test_verify_limits)                         \
     X(test_verify_details)                        \
     X(test_verify_time_is_settable)               \
-    X(test_verify_threads_share_store)
+    X(test_verify_threads_share_store)           \
+    X(test_limits_thousands_of_names)             \
+    X(test_limits_many_name_constraints)          \
+    X(test_limits_large_rsa_key)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)
