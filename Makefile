@@ -109,6 +109,7 @@ test-e2e: all pki package
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_module.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_package.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_failclosed.sh
+	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_load.sh
 
 test: test-pki test-c test-c-asan test-cli test-erl test-e2e
 

@@ -523,6 +523,8 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #   ca_file=PATH                trust anchors (default: the test root)
 #   modules=YAML                lines added under modules: (indented for you)
 #   yaml=YAML                   top-level lines added to ejabberd.yml
+#   vhost=DOMAIN=CERT           one more virtual host on the same address, with
+#                               its own certificate (an issued leaf name)
 #   cfg=LINE                    a line added to the instance's ejabberdctl.cfg
 #                               (e.g. CONTRIB_MODULES_PATH=DIR)
 #   code=DIR                    an app dir with ebin/ (and priv/), or an ebin
@@ -535,7 +537,7 @@ lab_ejabberd_start() {
     local name=$1 domain=$2 ip=$3 cert=$4
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
-    local fresh=0 wait=1 opt codes=() ctlcfg=''
+    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=()
     for opt; do
         case $opt in
             starttls=optional | starttls=required | starttls=false) starttls=${opt#starttls=} ;;
@@ -548,6 +550,7 @@ lab_ejabberd_start() {
             yaml=*) yaml+=${opt#yaml=}$'\n' ;;
             code=* | pa=*) codes+=("${opt#*=}") ;;
             cfg=*) ctlcfg+=${opt#cfg=}$'\n' ;;
+            vhost=*=*) vhosts+=("${opt#vhost=}") ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -581,6 +584,17 @@ lab_ejabberd_start() {
     # Copies, owned by ejabberd: the originals may sit in a 0700 checkout
     # or be root's 0600 files.
     install -m 0600 "$certfile" "$etc/cert.pem"
+    local vh vdomain vcert hosts_yaml="  - \"$domain\""$'\n' certs_yaml="  - \"$etc/cert.pem\""$'\n' i_vh=0
+    for vh in "${vhosts[@]}"; do
+        vdomain=${vh%%=*}
+        vcert=$(_lab_cert_file "${vh#*=}" full) || return 1
+        _lab_add_host "$vdomain" "$ip" || return 1
+        echo "$name" >"$LAB_DIR/domains/$vdomain"
+        i_vh=$((i_vh + 1))
+        install -m 0600 "$vcert" "$etc/cert-$i_vh.pem"
+        hosts_yaml+="  - \"$vdomain\""$'\n'
+        certs_yaml+="  - \"$etc/cert-$i_vh.pem\""$'\n'
+    done
     install -m 0644 "$ca_file" "$etc/ca.pem"
     local pa='' c src app i=0
     for c in "${codes[@]}"; do
@@ -633,12 +647,10 @@ EOF
         cat <<EOF
 # Written by tests/e2e/lab.sh for instance $name ($domain, starttls=$starttls, dialback=$dialback).
 hosts:
-  - "$domain"
-loglevel: $LAB_LOGLEVEL
+${hosts_yaml}loglevel: $LAB_LOGLEVEL
 hide_sensitive_log_data: false
 certfiles:
-  - "$etc/cert.pem"
-ca_file: "$etc/ca.pem"
+${certs_yaml}ca_file: "$etc/ca.pem"
 listen:
   -
     port: 5269
