@@ -14,14 +14,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lab.sh
 source "$HERE/lab.sh"
 
-passed=0
-failed=0
-check() { # NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $name"
-    else failed=$((failed + 1)); echo "FAIL $name"; lab_show_logs a b n 2>&1 | tail -n 30 | sed 's/^/     /'; fi
-}
+# shellcheck source=tests/e2e/testing.sh
+source "$HERE/testing.sh"
+E2E_LOGS=(a b n)
 
 lab_init || exit 1
 lab_issue_leaf a a.test
@@ -122,5 +117,4 @@ logged_once() { [ "$(grep -c '"domain":"flood.test"' "$LAB_DIR/a-violations.json
     [ "$(grep -c 'refused outbound s2s stream of flood.test' "$LAB_DIR/a/log/ejabberd.log")" -eq 1 ]; }
 check "flood: one line in log_file and one in ejabberd.log" logged_once
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

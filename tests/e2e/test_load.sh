@@ -14,14 +14,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lab.sh"
 
 VHOSTS=${LOAD_VHOSTS:-50}
-passed=0
-failed=0
-check() { # NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $name"
-    else failed=$((failed + 1)); echo "FAIL $name"; lab_show_logs a v 2>&1 | tail -n 20 | sed 's/^/     /'; fi
-}
+# shellcheck source=tests/e2e/testing.sh
+source "$HERE/testing.sh"
+E2E_LOGS=(a v)
 
 # The kind of certificate virtual host N gets, and the verdict it must earn.
 # (No wrong-name kind here: ejabberd presents, for a domain none of its
@@ -117,5 +112,4 @@ count_thrice() { all_refused_once_each 3 >/dev/null; }
 check "after restart: every bad domain refused and counted again" _lab_poll 60 0.5 count_thrice
 check "after restart: bad domains still not delivered" no_bad_delivered r4
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

@@ -22,23 +22,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lab.sh
 source "$HERE/lab.sh"
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    lab_show_logs "${@:2}" 2>&1 | tail -n 40 | sed 's/^/     /'
-}
-# check NAME [LOG-INSTANCES...] -- COMMAND...: one assertion.
-check() {
-    local name=$1
-    shift
-    local logs=()
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do logs+=("$1"); shift; done
-    shift
-    if "$@"; then ok "$name"; else fail "$name" "${logs[@]}"; fi
-}
+# shellcheck source=tests/e2e/testing.sh
+source "$HERE/testing.sh"
+E2E_LOGS=(a)
 
 REPO=$LAB_REPO
 # Loopback addresses: lab.sh pre-assigns a.test..h.test to 127.0.0.2..9.
@@ -173,21 +159,21 @@ check "audit: c.test recorded as audited" m -- \
 # ---- the record: commands, export, log file ----------------------------------------------
 md=$(lab_ctl a s2s_trust_export markdown)
 if grep -Eq '^\+ c\.test — self_signed, first seen [0-9T:-]+Z, last seen [0-9T:-]+Z, [0-9]+$' <<<"$md"; then
-    ok "export markdown: '+ domain — reason, first seen, last seen, count'"
-else fail "export markdown: '+ domain — reason, first seen, last seen, count'" a; printf '%s\n' "$md" | sed -e 's/^/     md| /'; fi
+    e2e_ok "export markdown: '+ domain — reason, first seen, last seen, count'"
+else e2e_fail "export markdown: '+ domain — reason, first seen, last seen, count'" a; printf '%s\n' "$md" | sed -e 's/^/     md| /'; fi
 js=$(lab_ctl a s2s_trust_export json)
 if python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert {"c.test","d.test","e.test","f.test","p.test"} <= {v["domain"] for v in d}, d' <<<"$js"; then
-    ok "export json: valid, lists every violator"
-else fail "export json: valid, lists every violator" a; fi
+    e2e_ok "export json: valid, lists every violator"
+else e2e_fail "export json: valid, lists every violator" a; fi
 if python3 -c '
 import json,sys
 lines=[json.loads(l) for l in open(sys.argv[1])]
 assert any(l["domain"]=="d.test" and l["reason"]=="expired" and l["outcome"]=="refused" for l in lines), lines
-' "$LAB_DIR/a-violations.jsonl"; then ok "log_file: one JSON line per violation"; else fail "log_file: one JSON line per violation" a; fi
+' "$LAB_DIR/a-violations.jsonl"; then e2e_ok "log_file: one JSON line per violation"; else e2e_fail "log_file: one JSON line per violation" a; fi
 check "s2s_trust_check explains the verdict" a -- explains a d.test 'certificate has expired'
 
 # ---- survives a restart ---------------------------------------------------------------------
-lab_ejabberd_restart a || fail "restart a"
+lab_ejabberd_restart a || e2e_fail "restart a"
 check "violators list survives a restart" a -- listed d.test expired
 
 # ---- reload -----------------------------------------------------------------------------------
@@ -197,8 +183,8 @@ check "live stream before reload" a b -- lab_wait_delivered bob@b.test "before r
 write_trust root2.pem
 out=$(lab_ctl a s2s_trust_reload)
 if grep -Eq 'reloaded; [1-9][0-9]* live s2s stream\(s\) re-checked, [1-9][0-9]* closed' <<<"$out"; then
-    ok "reload with the CA removed closes the live stream"
-else fail "reload with the CA removed closes the live stream" a; echo "     $out"; fi
+    e2e_ok "reload with the CA removed closes the live stream"
+else e2e_fail "reload with the CA removed closes the live stream" a; echo "     $out"; fi
 check "the closed stream is recorded as unknown_issuer" a -- listed b.test unknown_issuer
 
 write_trust root.pem
@@ -207,8 +193,8 @@ lab_ctl a s2s_trust_forget b.test >/dev/null
 printf 'ca_file = "root.pem";\nbogus_key = 1;\n' >"$TRUST/trust.conf"
 out=$(lab_ctl a s2s_trust_reload)
 if grep -q "trust.conf:2: unknown setting 'bogus_key'" <<<"$out"; then
-    ok "broken config on reload: error names file and line"
-else fail "broken config on reload: error names file and line" a; echo "     $out"; fi
+    e2e_ok "broken config on reload: error names file and line"
+else e2e_fail "broken config on reload: error names file and line" a; echo "     $out"; fi
 lab_send alice@a.test bob@b.test "after bad reload"
 check "broken config on reload: old policy stays (b still trusted)" a b -- \
     lab_wait_delivered bob@b.test "after bad reload"
@@ -220,5 +206,4 @@ check "broken config on reload: old policy stays (c still refused)" a c -- \
 
 check "every listener on loopback, no epmd" -- lab_assert_loopback_only
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

@@ -11,14 +11,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lab.sh
 source "$HERE/lab.sh"
 
-passed=0
-failed=0
-check() { # NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); echo "ok   $name"
-    else failed=$((failed + 1)); echo "FAIL $name"; lab_show_logs a 2>&1 | tail -n 30 | sed 's/^/     /'; fi
-}
+# shellcheck source=tests/e2e/testing.sh
+source "$HERE/testing.sh"
+E2E_LOGS=(a)
 
 PACKAGE=$LAB_REPO/_build/package/mod_s2s_trust
 [ -f "$PACKAGE/mod_s2s_trust.spec" ] || { echo "no package: run 'make package' first"; exit 1; }
@@ -52,5 +47,4 @@ check "installed module refuses a self-signed peer" \
     lab_assert_not_delivered alice@a.test "c to a via package" a \
     "mod_s2s_trust: refused inbound s2s stream of c.test: self_signed"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary
