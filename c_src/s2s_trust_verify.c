@@ -178,7 +178,9 @@ static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *
     }
     if (n > (size_t)policy->max_chain_certs) {
         if (d != NULL)
-            d->detail = dup_printf("%zu certificates presented, limit %d", n, policy->max_chain_certs);
+            /* "at least": the NIF hands over only the first few entries of a
+             * longer list (the verdict is the same); explain has the count. */
+            d->detail = dup_printf("at least %zu certificates presented, limit %d", n, policy->max_chain_certs);
         return S2S_TRUST_TOO_LONG;
     }
     /* Sizes first, for all of them: no parsing work for an oversized chain. */
