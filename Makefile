@@ -117,6 +117,7 @@ test-e2e: all pki package
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_package.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_failclosed.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_load.sh
+	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_cluster.sh
 
 test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-e2e
 

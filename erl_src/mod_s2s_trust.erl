@@ -28,6 +28,8 @@
 -export([report_stream/4, close_stream/3]).
 %% ejabberdctl / mod_http_api commands
 -export([violators/0, export/1, forget/1, reload_trust/0, check/1]).
+%% called on every cluster node by reload_trust/0
+-export([reload_local/0]).
 %% for tests and the decision table in docs/
 -export([decide/3, refusal_text/2, pkix_reason/1]).
 
@@ -500,25 +502,39 @@ check(Domain) ->
             end
     end.
 
-%% Rebuild every host's store (a failure keeps that host's old store and
-%% is reported with file and line), then re-validate every live s2s
-%% stream against the new stores in one batch per host and close those
-%% that no longer pass.
+%% On every node of the cluster (each holds its own stores and streams):
+%% rebuild every host's store (a failure keeps that host's old store and
+%% is reported with file and line), then re-validate every live s2s stream
+%% against the new stores in one batch per host and close those that no
+%% longer pass.
 reload_trust() ->
-    Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
-    Errors = [{H, E} || H <- Hosts,
-                        {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],
-    {Checked, Closed} = recheck_live_streams(),
-    Summary = io_lib:format("~b live s2s stream(s) re-checked, ~b closed", [Checked, Closed]),
+    Nodes = ejabberd_cluster:get_nodes(),
+    Results = [{Node, try erpc:call(Node, ?MODULE, reload_local, [], 60000)
+                      catch Class:Why ->
+                              {error, [{<<"(node)">>, iolist_to_binary(io_lib:format("~0p", [{Class, Why}]))}], 0, 0}
+                      end} || Node <- Nodes],
+    Checked = lists:sum([C || {_, {_, _, C, _}} <- Results]),
+    Closed = lists:sum([C || {_, {_, _, _, C}} <- Results]),
+    Errors = [{N, H, E} || {N, {error, Es, _, _}} <- Results, {H, E} <- Es],
+    Summary = io_lib:format("~b node(s), ~b live s2s stream(s) re-checked, ~b closed",
+                            [length(Nodes), Checked, Closed]),
     case Errors of
         [] ->
             {ok, iolist_to_binary(["trust store reloaded; ", Summary])};
         _ ->
             {error, iolist_to_binary(
                       ["trust store NOT reloaded, previous one kept: ",
-                       lists:join(<<"; ">>, [[H, <<": ">>, E] || {H, E} <- Errors]),
+                       lists:join(<<"; ">>, [[atom_to_binary(N), <<" ">>, H, <<": ">>, E]
+                                             || {N, H, E} <- Errors]),
                        <<"; ">>, Summary])}
     end.
+
+reload_local() ->
+    Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
+    Errors = [{H, E} || H <- Hosts,
+                        {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],
+    {Checked, Closed} = recheck_live_streams(),
+    {case Errors of [] -> ok; _ -> error end, Errors, Checked, Closed}.
 
 recheck_live_streams() ->
     Ref = make_ref(),

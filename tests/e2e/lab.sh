@@ -525,6 +525,10 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #   yaml=YAML                   top-level lines added to ejabberd.yml
 #   vhost=DOMAIN=CERT           one more virtual host on the same address, with
 #                               its own certificate (an issued leaf name)
+#   cluster=NAME                Erlang distribution through epmd (bound to
+#                               127.0.0.1 only) with NAME's cookie, so this node
+#                               can join NAME's cluster; NAME must use it too
+#                               (cluster=itself for the first node)
 #   cfg=LINE                    a line added to the instance's ejabberdctl.cfg
 #                               (e.g. CONTRIB_MODULES_PATH=DIR)
 #   code=DIR                    an app dir with ebin/ (and priv/), or an ebin
@@ -537,7 +541,8 @@ lab_ejabberd_start() {
     local name=$1 domain=$2 ip=$3 cert=$4
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
-    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=()
+    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster=''
+
     for opt; do
         case $opt in
             starttls=optional | starttls=required | starttls=false) starttls=${opt#starttls=} ;;
@@ -551,6 +556,7 @@ lab_ejabberd_start() {
             code=* | pa=*) codes+=("${opt#*=}") ;;
             cfg=*) ctlcfg+=${opt#cfg=}$'\n' ;;
             vhost=*=*) vhosts+=("${opt#vhost=}") ;;
+            cluster=*) cluster=${opt#cluster=} ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -570,13 +576,24 @@ lab_ejabberd_start() {
     d=$(_lab_dir "$name")
     etc=$d/etc
     port=$(_lab_get "$name" distport)
-    if [ -z "$port" ]; then
+    if [ -n "$cluster" ]; then
+        # Nodes on fixed ports cannot reach each other (each assumes every
+        # node listens on its own port): clustered nodes use epmd.
+        port=epmd
+        _lab_set "$name" distport epmd
+        if [ "$cluster" = "$name" ]; then
+            [ -n "$(_lab_get "$name" cookie)" ] ||
+                _lab_set "$name" cookie "lab_${name}_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+        else
+            _lab_set "$name" cookie "$(_lab_get "$cluster" cookie)"
+        fi
+    elif [ -z "$port" ]; then
         port=$((LAB_DIST_BASE + $(cat "$LAB_DIR"/*/meta | grep -c '^distport=') + 1))
         _lab_set "$name" distport "$port"
         _lab_set "$name" cookie "lab_${name}_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
     fi
     cookie=$(_lab_get "$name" cookie)
-    _lab_addr_free 127.0.0.1 "$port" || return 1
+    [ "$port" = epmd ] || _lab_addr_free 127.0.0.1 "$port" || return 1
     [ $fresh = 1 ] && rm -rf "$d/spool"
     rm -rf "$etc" "$d/code"
     mkdir -p "$etc" "$d/spool" "$d/log" "$d/run" "$d/code"
@@ -616,7 +633,7 @@ lab_ejabberd_start() {
     cat >"$etc/ejabberdctl.cfg" <<EOF
 # Written by tests/e2e/lab.sh for instance $name.
 ERLANG_NODE=lab_${name}@localhost
-ERL_DIST_PORT=$port
+$(if [ "$port" = epmd ]; then echo "ERL_EPMD_ADDRESS=127.0.0.1"; else echo "ERL_DIST_PORT=$port"; fi)
 ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie $cookie -kernel inet_dist_use_interface {127,0,0,1}$pa"
 SPOOL_DIR=$d/spool
 LOGS_DIR=$d/log
@@ -790,9 +807,11 @@ lab_rpc() {
     cookie=$(_lab_get "$name" cookie)
     # The expression travels in the environment: no quoting through -eval.
     # shellcheck disable=SC2016
-    LAB_RPC_EXPR=$expr LAB_RPC_NODE="lab_${name}@localhost" ERL_INETRC=$etc/inetrc \
+    local portopts=(-erl_epmd_port "$port" -start_epmd false -dist_listen false)
+    [ "$port" = epmd ] && portopts=()
+    LAB_RPC_EXPR=$expr LAB_RPC_NODE="lab_${name}@localhost" ERL_INETRC=$etc/inetrc ERL_EPMD_ADDRESS=127.0.0.1 \
         erl -sname "lab_rpc_${BASHPID}_$RANDOM@localhost" -hidden -noinput -noshell \
-        -setcookie "$cookie" -erl_epmd_port "$port" -start_epmd false -dist_listen false \
+        -setcookie "$cookie" "${portopts[@]}" \
         -kernel inet_dist_use_interface '{127,0,0,1}' \
         -env ERL_CRASH_DUMP_BYTES 0 \
         -eval '
