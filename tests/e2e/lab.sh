@@ -414,6 +414,7 @@ _lab_intermediates() {
 #   xmppaddr                        add otherName id-on-xmppAddr DOMAIN
 #                                   (ejabberd 23.01 crashes on a valid one)
 #   nochain                         full.pem/chain.pem without intermediates
+#   cn=TEXT                         subject CN (hostile bytes welcome)
 # Writes $LAB_DIR/certs/NAME/{key.pem,cert.pem,chain.pem,full.pem}: full.pem
 # (key + leaf + intermediates) is ejabberd's certfile, chain.pem and key.pem
 # prosody's. Print a path with lab_cert NAME [full|chain|key|cert].
@@ -421,7 +422,7 @@ lab_issue_leaf() {
     local name=$1 domain=$2
     shift 2 || { lab_log "usage: lab_issue_leaf NAME DOMAIN [options]"; return 1; }
     local key=ec eku=serverAuth,clientAuth issuer=inter self=0 dns=$domain xa=0
-    local chain=1 start end opt ext=leaf_ext
+    local chain=1 start end opt ext=leaf_ext cn_opt=
     local pki=$LAB_DIR/pki cnf=$LAB_REPO/tests/pki/openssl.cnf
     local base
     base=$(date -u -d yesterday '+%Y-%m-%d %H:%M:%S')
@@ -441,6 +442,7 @@ lab_issue_leaf() {
             wrongname) dns=other.test ;;
             xmppaddr) xa=1 ;;
             nochain) chain=0 ;;
+            cn=*) cn_opt=${opt#cn=} ;;
             *) lab_log "lab_issue_leaf $name: unknown option '$opt'"; return 1 ;;
         esac
     done
@@ -462,6 +464,8 @@ lab_issue_leaf() {
     [ -n "$san" ] || { lab_log "lab_issue_leaf $name: no names (dns= empty, no xmppaddr)"; return 1; }
     # Without a dNSName the CN is not a domain, so no CN fallback can match.
     cn=${d[0]:-lab leaf $name}
+    # A chosen subject CN (any bytes but NUL): -subj needs '/' and '\' escaped.
+    if [ -n "$cn_opt" ]; then cn=${cn_opt//\\/\\\\}; cn=${cn//\//\\/}; fi
     local kopts=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ku=digitalSignature
     [ "$key" = rsa ] && kopts=(-newkey rsa:2048) ku=digitalSignature,keyEncipherment
     local log=$out/openssl.log

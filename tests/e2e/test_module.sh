@@ -14,6 +14,7 @@
 #   f.test   Prosody, certificate from a CA a.test does not trust
 #   x.test   Prosody, self-signed, listed in a.test's `exempt`
 #   y.test   Prosody, valid certificate with an XmppAddr name
+#   k.test   Prosody, self-signed, subject CN full of log/JSON/Markdown metacharacters
 #   p.test   ejabberd without TLS at all (plain TCP + dialback)
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
@@ -30,10 +31,10 @@ REPO=$LAB_REPO
 # Loopback addresses: lab.sh pre-assigns a.test..h.test to 127.0.0.2..9.
 declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4 [d]=127.0.0.5 [e]=127.0.0.6
                [f]=127.0.0.7 [m]=127.0.0.20 [p]=127.0.0.21 [s]=127.0.0.22 [x]=127.0.0.23
-               [y]=127.0.0.24)
+               [y]=127.0.0.24 [k]=127.0.0.25)
 lab_init || exit 1
 # Prosody reads the hosts file once, at start: declare every domain first.
-for n in m p s x y; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
+for n in m p s x y k; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
 
 # ---- certificates ------------------------------------------------------------
 lab_issue_leaf a a.test
@@ -47,6 +48,11 @@ lab_issue_leaf e e.test wrongname
 lab_issue_leaf f f.test issuer=inter2
 lab_issue_leaf x x.test selfsigned
 lab_issue_leaf y y.test xmppaddr
+# A subject CN made of what breaks logs and exports: quotes, brackets,
+# Markdown, HTML, a backtick span, a newline.
+HOSTILE_CN='evil"}],<b>*x* | `y`
+second line'
+lab_issue_leaf k k.test selfsigned dns=k.test cn="$HOSTILE_CN"
 
 # ---- the module's trust policy -------------------------------------------------
 TRUST=$LAB_DIR/trust
@@ -74,13 +80,13 @@ lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$R
     modules="$(module_yaml audit m)" nowait || exit 1
 lab_ejabberd_start b b.test "${IP[b]}" b hardened nowait || exit 1
 lab_ejabberd_start p p.test "${IP[p]}" p starttls=optional plaintcp nowait || exit 1
-for peer in s c d e f x y; do
+for peer in s c d e f x y k; do
     lab_prosody_start "$peer" "$peer.test" "${IP[$peer]}" "$peer" - secure_auth=false nowait || exit 1
 done
-lab_wait_ready a m b p s c d e f x y || exit 1
+lab_wait_ready a m b p s c d e f x y k || exit 1
 
 for u in alice@a.test mia@m.test bob@b.test pat@p.test sam@s.test carol@c.test dave@d.test \
-    erin@e.test fred@f.test xena@x.test yann@y.test; do
+    erin@e.test fred@f.test xena@x.test yann@y.test kim@k.test; do
     lab_register "$u" pw || exit 1
 done
 
@@ -155,6 +161,32 @@ lab_send carol@c.test mia@m.test "c to m audit"
 check "audit: c -> m delivered" m c -- lab_wait_delivered mia@m.test "c to m audit"
 check "audit: c.test recorded as audited" m -- \
     lab_wait_log m "mod_s2s_trust: audited (in|out)bound s2s stream of c\.test: self_signed"
+
+# ---- hostile certificate fields ------------------------------------------------------------
+lab_send kim@k.test alice@a.test "k to a hostile"
+check "hostile subject: k -> a refused" a k -- \
+    lab_assert_not_delivered alice@a.test "k to a hostile" a "$REFUSED_IN k.test: self_signed"
+hostile_json() { # the export and the log file stay valid JSON and keep the bytes exactly
+    lab_ctl a s2s_trust_export json | HOSTILE_CN="$HOSTILE_CN" python3 -c '
+import json, os, sys
+cn = os.environ["HOSTILE_CN"]
+d = {v["domain"]: v for v in json.loads(sys.stdin.read())}
+names = d["k.test"]["last_certificate"]["names"]
+assert {"type": "cn", "value": cn} in names, names
+' && HOSTILE_CN="$HOSTILE_CN" python3 -c '
+import json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert any(l["domain"] == "k.test" and {"type": "cn", "value": os.environ["HOSTILE_CN"]} in l["certificate"]["names"] for l in lines)
+' "$LAB_DIR/a-violations.jsonl"
+}
+check "hostile subject: JSON export and log file keep it exactly, still valid" a -- hostile_json
+hostile_text() { # one line per field in the operator's view, control bytes escaped
+    local out
+    out=$(lab_ctl a s2s_trust_check k.test)
+    grep -q 'second line' <<<"$out" && ! grep -q '^second line' <<<"$out" &&
+        grep -qF 'name:       cn evil"}],<b>*x* | `y`\x0asecond line' <<<"$out"
+}
+check "hostile subject: s2s_trust_check escapes it" a -- hostile_text
 
 # ---- the record: commands, export, log file ----------------------------------------------
 md=$(lab_ctl a s2s_trust_export markdown)
