@@ -1,1 +1,48 @@
 # bench/bench.mk - benchmark targets, included by the top-level Makefile.
+#   make bench           build the bench PKI if missing (_build/bench/pki), then
+#                        measure and print ratios against baselines taken in the
+#                        same run (floors in C, Erlang public_key), then absolute
+#                        numbers; BENCH_RUNS=5 by default. Report also in
+#                        _build/bench/results/report.txt.
+#   make bench-profile   perf profile of the core's s2s_trust_verify_chain in a C loop
+# Numbers never fail the bench; a verification that should succeed and does not does.
+
+BENCH_DIR    := $(BUILD)/bench
+BENCH_RUNS   ?= 5
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
+BENCH_CRYPTO := $(shell pkg-config --cflags --libs libcrypto)
+
+.PHONY: bench bench-profile
+
+$(BENCH_DIR)/floors: bench/floors.c
+	@mkdir -p $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_CRYPTO)
+
+$(BENCH_DIR)/s2s_bench.beam: bench/s2s_bench.erl
+	@mkdir -p $(BENCH_DIR)
+	erlc +warn_unused_vars +warnings_as_errors -o $(BENCH_DIR) $<
+
+bench: all $(BENCH_DIR)/floors $(BENCH_DIR)/s2s_bench.beam
+	bash bench/run.sh $(BENCH_DIR) $(EBIN) $(BENCH_RUNS)
+
+# The core alone (no VM): where the time of one leaf-only verification goes.
+$(BENCH_DIR)/profile_core: bench/profile_core.c FORCE
+	$(MAKE) -C c_src core
+	@mkdir -p $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) -Ic_src -o $@ $< $(BUILD)/c/libs2s_trust_core.a \
+	  $(shell pkg-config --cflags --libs libssl libcrypto libconfig libidn2) -lpthread
+
+# Flat self-time profile (libcrypto has no debug symbols: some EC internals
+# show as addresses), once with the default provider only and once with the
+# providers OTP's crypto NIF loads into every VM. Inclusive costs:
+#   valgrind --tool=callgrind _build/bench/profile_core _build/bench/pki/ec 25
+#   callgrind_annotate --inclusive=yes callgrind.out.*
+bench-profile: $(BENCH_DIR)/profile_core
+	bash bench/gen_pki.sh $(BENCH_DIR)/pki 1000
+	@for p in "" default,base,legacy; do \
+	  echo "== providers: $${p:-default only} =="; \
+	  FLOORS_PROVIDERS=$$p perf record -q -e cpu-clock -o $(BENCH_DIR)/perf.data \
+	    $(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/ec 5 || exit 1; \
+	  perf report -i $(BENCH_DIR)/perf.data --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -4; \
+	  perf report -i $(BENCH_DIR)/perf.data --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15; \
+	done
