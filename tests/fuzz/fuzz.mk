@@ -1,1 +1,130 @@
 # tests/fuzz/fuzz.mk - fuzzing targets, included by the top-level Makefile.
+#
+#   make fuzz        libFuzzer binaries (clang, ASan+UBSan), each harness run
+#                    for FUZZ_SECONDS (default 60); new inputs go straight
+#                    into tests/fuzz/corpus/<harness>/ (then: make fuzz-merge)
+#   make test-fuzz   CI: replay every committed corpus file through the
+#                    sanitizer-built replay driver, then a bounded libFuzzer
+#                    pass of FUZZ_CI_SECONDS (20) per harness into a scratch
+#                    directory, so CI both replays and explores
+#   make fuzz-merge  minimise each committed corpus with -merge=1
+#   make fuzz-seeds  regenerate seeds and tests/fuzz/pki from $(PKI)
+#                    (mkseeds.py explains what that invalidates)
+#
+# The core is compiled here from c_src/*.c with the fuzzing flags, into
+# $(BUILD)/fuzz/; c_src/Makefile stays the one place for the real build.
+# docs/testing.md, "Fuzzing and sanitizers", says what each harness asserts.
+
+FUZZ_HARNESSES := fuzz_verify fuzz_identity fuzz_config
+FUZZ_SECONDS    ?= 60
+FUZZ_CI_SECONDS ?= 20
+FUZZ_HERE   := $(TOP)/tests/fuzz
+FUZZ_OUT    := $(BUILD)/fuzz
+FUZZ_CORPUS := $(FUZZ_HERE)/corpus
+# The store's trust material: a frozen copy of one generated PKI (public
+# files only) with its verification time pinned, because the committed
+# corpus holds leaves signed by that PKI's keys; a fresh `make pki` has new
+# keys and would turn every seed into unknown_issuer. Override to fuzz
+# against another PKI (without a `time` file, "now" applies).
+FUZZ_PKI    ?= $(FUZZ_HERE)/pki
+
+FUZZ_CC     ?= clang
+# Replay driver: any compiler with ASan/UBSan (gcc works too).
+FUZZ_REPLAY_CC ?= clang
+
+FUZZ_PKGS   := libssl libcrypto libconfig libidn2
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
+               -Ic_src -DFUZZ_PKI_DEFAULT='"$(FUZZ_PKI)"' $(shell pkg-config --cflags $(FUZZ_PKGS))
+FUZZ_LIBS   := $(shell pkg-config --libs $(FUZZ_PKGS))
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CORE   := $(addprefix c_src/s2s_trust_,error.c verdict.c config.c store.c identity.c verify.c)
+FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
+FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
+
+# Largest input each harness reads: a verify input is a domain plus up to 12
+# DER certificates (the test PKI's deepest chain, 9 certificates, is ~5 KB;
+# 16 KB leaves room for several large RSA ones); an identity input is up to
+# 32 names of at most 255 bytes; a configuration is a few lines.
+FUZZ_MAXLEN_fuzz_verify   := 16384
+FUZZ_MAXLEN_fuzz_identity := 4096
+FUZZ_MAXLEN_fuzz_config   := 4096
+# fuzz_config names its files relative to the current directory (seeds say
+# "root.pem"), so it runs inside the PKI directory; every path given to a
+# binary is therefore absolute.
+FUZZ_CWD_fuzz_verify   := $(TOP)
+FUZZ_CWD_fuzz_identity := $(TOP)
+FUZZ_CWD_fuzz_config   := $(FUZZ_PKI)
+
+# Leak checking on: every input must free what it allocated (lsan.supp: one
+# known libconfig 1.5 leak).
+FUZZ_ENV := S2S_TRUST_PKI=$(FUZZ_PKI) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(FUZZ_HERE)/lsan.supp:print_suppressions=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FUZZ_LF_BINS     := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/lf/%)
+FUZZ_REPLAY_BINS := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/replay/%)
+
+.PHONY: fuzz fuzz-build test-fuzz fuzz-replay fuzz-merge fuzz-seeds
+
+# libFuzzer: the core is instrumented for coverage too (fuzzer-no-link),
+# otherwise the fuzzer would be blind inside the code it is meant to explore.
+$(FUZZ_OUT)/lf/core/%.o: c_src/%.c $(wildcard c_src/*.h) tests/fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_OUT)/replay/core/%.o: c_src/%.c $(wildcard c_src/*.h) tests/fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_REPLAY_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c $< -o $@
+
+FUZZ_LF_CORE     := $(FUZZ_CORE:c_src/%.c=$(FUZZ_OUT)/lf/core/%.o)
+FUZZ_REPLAY_CORE := $(FUZZ_CORE:c_src/%.c=$(FUZZ_OUT)/replay/core/%.o)
+# Kept: they are intermediate files to make, which would delete them after each link.
+.SECONDARY: $(FUZZ_LF_CORE) $(FUZZ_REPLAY_CORE)
+
+$(FUZZ_OUT)/lf/%: tests/fuzz/%.c $(FUZZ_LF_CORE) $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
+	  $< $(FUZZ_COMMON) $(FUZZ_LF_CORE) $(FUZZ_LIBS)
+
+$(FUZZ_OUT)/replay/%: tests/fuzz/%.c $(FUZZ_REPLAY_CORE) $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_REPLAY_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(FUZZ_COMMON) $(FUZZ_REPLAY_CORE) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_LF_BINS) $(FUZZ_REPLAY_BINS)
+
+# One libFuzzer run: $(call fuzz_run,HARNESS,SECONDS,CORPUS DIRS...). The
+# first corpus directory receives new inputs; crashes go to
+# $(BUILD)/fuzz/artifacts/ (never into the source tree).
+fuzz_run = mkdir -p $(FUZZ_OUT)/artifacts && cd $(FUZZ_CWD_$(1)) && $(FUZZ_ENV) $(FUZZ_OUT)/lf/$(1) \
+  -max_total_time=$(2) -max_len=$(FUZZ_MAXLEN_$(1)) -timeout=10 -print_final_stats=1 \
+  $(if $(wildcard $(FUZZ_HERE)/$(1).dict),-dict=$(FUZZ_HERE)/$(1).dict) \
+  -artifact_prefix=$(FUZZ_OUT)/artifacts/$(1)- $(3)
+
+fuzz: $(FUZZ_LF_BINS)
+	@set -e; $(foreach h,$(FUZZ_HARNESSES),echo "== $(h): $(FUZZ_SECONDS) s"; \
+	  mkdir -p $(FUZZ_CORPUS)/$(h); $(call fuzz_run,$(h),$(FUZZ_SECONDS),$(FUZZ_CORPUS)/$(h));)
+
+# Replay: the committed corpus must run clean (each binary ends with
+# "N passed, 0 failed"; a broken invariant or sanitizer report aborts).
+fuzz-replay: $(FUZZ_REPLAY_BINS)
+	@set -e; $(foreach h,$(FUZZ_HARNESSES),echo "== replay $(h)"; \
+	  (cd $(FUZZ_CWD_$(h)) && $(FUZZ_ENV) $(FUZZ_OUT)/replay/$(h) $(FUZZ_CORPUS)/$(h));)
+
+test-fuzz: fuzz-replay $(FUZZ_LF_BINS)
+	@set -e; $(foreach h,$(FUZZ_HARNESSES),echo "== explore $(h): $(FUZZ_CI_SECONDS) s"; \
+	  rm -rf $(FUZZ_OUT)/ci-corpus/$(h) && mkdir -p $(FUZZ_OUT)/ci-corpus/$(h); \
+	  ($(call fuzz_run,$(h),$(FUZZ_CI_SECONDS),$(FUZZ_OUT)/ci-corpus/$(h) $(FUZZ_CORPUS)/$(h)));)
+
+# Minimise: keep only inputs that add coverage, then replace the corpus.
+fuzz-merge: $(FUZZ_LF_BINS)
+	@set -e; $(foreach h,$(FUZZ_HARNESSES),echo "== merge $(h)"; \
+	  rm -rf $(FUZZ_OUT)/merged/$(h) && mkdir -p $(FUZZ_OUT)/merged/$(h); \
+	  (cd $(FUZZ_CWD_$(h)) && $(FUZZ_ENV) $(FUZZ_OUT)/lf/$(h) -merge=1 -max_len=$(FUZZ_MAXLEN_$(h)) \
+	    -artifact_prefix=$(FUZZ_OUT)/artifacts/$(h)- $(FUZZ_OUT)/merged/$(h) $(FUZZ_CORPUS)/$(h)); \
+	  rm -rf $(FUZZ_CORPUS)/$(h) && cp -r $(FUZZ_OUT)/merged/$(h) $(FUZZ_CORPUS)/$(h);)
+
+fuzz-seeds: pki
+	rm -rf $(FUZZ_OUT)/seeds
+	python3 tests/fuzz/mkseeds.py $(PKI) $(FUZZ_OUT)/seeds
+	rm -rf $(FUZZ_HERE)/pki && cp -r $(FUZZ_OUT)/seeds/pki $(FUZZ_HERE)/pki
+	$(foreach h,$(FUZZ_HARNESSES),mkdir -p $(FUZZ_CORPUS)/$(h) && cp $(FUZZ_OUT)/seeds/$(h)/* $(FUZZ_CORPUS)/$(h)/;)
