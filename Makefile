@@ -2,7 +2,8 @@
 #   make deps    install Debian 12 packages that are missing (apt-get, as root)
 #   make         build the NIF, the CLI and the beams
 #   make demo    the main job (see README.md)
-#   make test    every test: C unit tests (plain and ASan+UBSan), CLI tests, EUnit
+#   make test    every test: C (plain, ASan+UBSan, valgrind), CLI, EUnit (plain and
+#                the NIF under ASan), fuzz replay + short runs, end to end
 # rebar3 is not needed (Debian's pulls in ~590 MB of GUI packages); rebar.config
 # still works for those who have it.
 
@@ -14,7 +15,8 @@ TEST_EBIN := $(BUILD)/test/ebin
 PKI      := $(BUILD)/test/pki
 
 DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
-                openssl pkg-config gcc make python3 valgrind ejabberd prosody lua-unbound
+                openssl pkg-config gcc make python3 valgrind clang libclang-rt-14-dev \
+                ejabberd prosody lua-unbound
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
@@ -119,7 +121,7 @@ test-e2e: all pki package
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_load.sh
 	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_cluster.sh
 
-test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-e2e
+test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e
 
 # The main job: ejabberd with the module, a trusted and an untrusted peer.
 demo: all pki
