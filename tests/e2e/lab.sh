@@ -533,6 +533,7 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #                               127.0.0.1 only) with NAME's cookie, so this node
 #                               can join NAME's cluster; NAME must use it too
 #                               (cluster=itself for the first node)
+#   http_api=PORT               mod_http_api on IP:PORT (/api), loopback only
 #   cfg=LINE                    a line added to the instance's ejabberdctl.cfg
 #                               (e.g. CONTRIB_MODULES_PATH=DIR)
 #   code=DIR                    an app dir with ebin/ (and priv/), or an ebin
@@ -545,7 +546,7 @@ lab_ejabberd_start() {
     local name=$1 domain=$2 ip=$3 cert=$4
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
-    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster=''
+    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster='' http_port=''
 
     for opt; do
         case $opt in
@@ -561,6 +562,7 @@ lab_ejabberd_start() {
             cfg=*) ctlcfg+=${opt#cfg=}$'\n' ;;
             vhost=*=*) vhosts+=("${opt#vhost=}") ;;
             cluster=*) cluster=${opt#cluster=} ;;
+            http_api=*) http_port=${opt#http_api=} ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -605,6 +607,13 @@ lab_ejabberd_start() {
     # Copies, owned by ejabberd: the originals may sit in a 0700 checkout
     # or be root's 0600 files.
     install -m 0600 "$certfile" "$etc/cert.pem"
+    local http_yaml=''
+    [ -n "$http_port" ] && http_yaml="  -
+    port: $http_port
+    ip: \"$ip\"
+    module: ejabberd_http
+    request_handlers:
+      /api: mod_http_api"
     local vh vdomain vcert hosts_yaml="  - \"$domain\""$'\n' certs_yaml="  - \"$etc/cert.pem\""$'\n' i_vh=0
     for vh in "${vhosts[@]}"; do
         vdomain=${vh%%=*}
@@ -677,6 +686,7 @@ listen:
     port: 5269
     ip: "$ip"
     module: ejabberd_s2s_in
+${http_yaml}
 s2s_use_starttls: $starttls
 outgoing_s2s_families: [ipv4]
 outgoing_s2s_port: 5269

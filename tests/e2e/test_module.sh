@@ -74,7 +74,14 @@ chown ejabberd "$LAB_DIR"/*-violations.jsonl
 # ---- servers -------------------------------------------------------------------
 # a.test lets STARTTLS be optional so that the module alone, not ejabberd, has
 # to refuse a peer without TLS; docs/module.md still recommends `required`.
-lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" \
+# mod_http_api answers the module's commands (tag s2s) from loopback.
+API_PERMS='api_permissions:
+  "s2s trust from loopback":
+    from: mod_http_api
+    who:
+      ip: 127.0.0.0/8
+    what: "[tag:s2s]"'
+lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" http_api=5280 yaml="$API_PERMS" \
     modules="$(module_yaml enforce a x.test)" nowait || exit 1
 lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$REPO" \
     modules="$(module_yaml audit m)" nowait || exit 1
@@ -203,6 +210,17 @@ lines=[json.loads(l) for l in open(sys.argv[1])]
 assert any(l["domain"]=="d.test" and l["reason"]=="expired" and l["outcome"]=="refused" for l in lines), lines
 ' "$LAB_DIR/a-violations.jsonl"; then e2e_ok "log_file: one JSON line per violation"; else e2e_fail "log_file: one JSON line per violation" a; fi
 check "s2s_trust_check explains the verdict" a -- explains a d.test 'certificate has expired'
+# The commands are ejabberd commands, so mod_http_api serves them too.
+http_api() {
+    python3 -c '
+import json, sys, urllib.request
+req = urllib.request.Request("http://" + sys.argv[1] + ":5280/api/s2s_trust_violators", data=b"{}",
+                             headers={"Content-Type": "application/json"})
+rows = json.loads(urllib.request.urlopen(req, timeout=10).read())
+assert any(r["domain"] == "c.test" and "self_signed" in r["reasons"] for r in rows), rows
+' "${IP[a]}"
+}
+check "mod_http_api serves s2s_trust_violators" a -- http_api
 
 # ---- survives a restart ---------------------------------------------------------------------
 lab_ejabberd_restart a || e2e_fail "restart a"
