@@ -271,9 +271,6 @@ check_stream(Dir, Host, RServer, State) ->
     Opts = #{mode => mode(Host),
              exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
     case decide(Verdict, RServer, Opts) of
-        {accept, accepted} ->
-            note(Dir, Host, RServer, Verdict, accepted, Details),
-            accept;
         {accept, Outcome} ->
             note(Dir, Host, RServer, Verdict, Outcome, Details),
             accept;

@@ -87,9 +87,11 @@ check "round 1: every good domain delivered" all_good_delivered r1
 check "round 1: every bad domain recorded with the right reason, nothing else" wait_all_recorded
 check "round 1: no bad domain delivered" no_bad_delivered r1
 
-# Round 2 on fresh streams: every bad domain is refused again and counted.
-lab_ctl a stop_s2s_connections >/dev/null
-lab_ctl v stop_s2s_connections >/dev/null
+# Each round after the first on new streams, so every domain authenticates anew.
+fresh_streams() { lab_ctl a stop_s2s_connections >/dev/null; lab_ctl v stop_s2s_connections >/dev/null; }
+
+# Round 2: every bad domain is refused again and counted.
+fresh_streams
 round r2
 check "round 2: every good domain delivered" all_good_delivered r2
 count_twice() { all_refused_once_each 2 >/dev/null; }
@@ -97,8 +99,7 @@ check "round 2: every bad domain counted twice, none lost" _lab_poll 60 0.5 coun
 check "round 2: no bad domain delivered" no_bad_delivered r2
 
 # Round 3, and SIGKILL while it is being set up.
-lab_ctl a stop_s2s_connections >/dev/null
-lab_ctl v stop_s2s_connections >/dev/null
+fresh_streams
 round r3
 lab_ejabberd_kill9 a
 lab_ejabberd_restart a || lab_ejabberd_start a a.test 127.0.0.2 a starttls=required dialback=yes \
