@@ -34,7 +34,10 @@ $(BENCH_DIR)/profile_core: bench/profile_core.c FORCE
 
 # Flat self-time profile (libcrypto has no debug symbols: some EC internals
 # show as addresses), once with the default provider only and once with the
-# providers OTP's crypto NIF loads into every VM. Inclusive costs:
+# providers OTP's crypto NIF loads into every VM (the core parses in its own
+# library context since issue 5, so the two should now look alike); then the
+# rate with and without the pool-signature shortcut, and through the verdict
+# cache. Inclusive costs:
 #   valgrind --tool=callgrind _build/bench/profile_core _build/bench/pki/ec 25
 #   callgrind_annotate --inclusive=yes callgrind.out.*
 bench-profile: $(BENCH_DIR)/profile_core
@@ -46,3 +49,12 @@ bench-profile: $(BENCH_DIR)/profile_core
 	  perf report -i $(BENCH_DIR)/perf.data --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -4; \
 	  perf report -i $(BENCH_DIR)/perf.data --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15; \
 	done
+	@echo "== the engine's shortcuts, on and off (chains/s; one core, noisy: repeat) =="
+	@for f in ec rsa p384; do \
+	  FLOORS_PROVIDERS=default,base,legacy $(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/$$f 2 || exit 1; \
+	  S2S_TRUST_NO_SIG_SHORTCUT=1 FLOORS_PROVIDERS=default,base,legacy $(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/$$f 2 \
+	    | sed 's/$$/  [S2S_TRUST_NO_SIG_SHORTCUT=1]/' || exit 1; \
+	  $(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/$$f 1 cached || exit 1; \
+	done
+	@echo "== the verdict cache past its bound (default 10,000 entries) =="
+	$(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/ec 0 fill

@@ -23,6 +23,8 @@
 -define(JITTER_FLAVOURS, [ec, rsa]).
 -define(IDLE_MS, 1500).       % timer loop with nothing else running, for reference
 -define(JITTER_RUNS, 3).
+-define(CACHE_FILL, 11000).   % distinct pairs beyond the 1,000 leaves: > verdict_cache_size 10,000
+-define(CACHE_BOUND_BYTES, 648256). % 10,000 entries: 1,250 sets x 8 x 64 bytes + 64 stripes x 128 + header (profile_core fill)
 %% What OTP 25's crypto NIF loads into the VM (and so into our NIF's libcrypto).
 -define(OTP_PROVIDERS, "default,base,legacy").      % 10,000-chain batches take 3-10 s each: fewer runs
 
@@ -81,19 +83,38 @@ memory([Pki, Out]) ->
         M3 = mem(),
         #{anchors := DefAnchors} = s2s_trust:info(Def),
         #{anchors := RootAnchors, intermediates := RootInts} = s2s_trust:info(Root),
-        %% Boundedness: RSS after successive 10,000-chain batches of distinct leaves.
-        #{items := Items} = load(Pki, ec),
+        %% Boundedness: RSS after successive 10,000-chain batches of distinct
+        %% leaves, verified (the store load/2 opens has the verdict cache off).
+        #{items := Items, store := NoCache} = load(Pki, ec),
         Batch = lists:append(lists:duplicate(?JITTER_CHAINS div length(Items), Items)),
         After = [begin
-                     check_ok(s2s_trust:verify_batch(Root, Batch), ec, "memory batch"),
+                     check_ok(s2s_trust:verify_batch(NoCache, Batch), ec, "memory batch"),
                      garbage_collect(),
                      mem()
                  end || _ <- lists:seq(1, 3)],
+        %% The verdict cache at its bound: a store with the default cache
+        %% (10,000 entries) fed 12,000 distinct (leaf, domain) pairs, twice;
+        %% RSS after the first round is the cache full, after the second it
+        %% must not have grown (LRU eviction).
+        {ok, Fill} = s2s_trust:open(Conf),
+        MF0 = mem(),
+        Pairs = [{<<"d", (integer_to_binary(K))/binary, ".", H/binary>>, C}
+                 || K <- lists:seq(1, ?CACHE_FILL div length(Items)), {H, C} <- Items]
+                ++ Items,
+        CacheAfter = [begin
+                          Vs = lists:append([s2s_trust:verify_batch(Fill, P) || P <- chunks(Pairs, ?BATCH)]),
+                          length([V || V <- Vs, V =/= ok, V =/= {error, name_mismatch}]) =:= 0
+                              orelse functional(ec, "cache fill gave ~p", [lists:usort(Vs)]),
+                          garbage_collect(),
+                          mem()
+                      end || _ <- [1, 2]],
         write_term(filename:join(Out, "mem.term"),
                    #{base => M0, first => M1, test_root => M2, default => M3, after_batches => After,
                      open_us => #{first => TFirst, test_root => TRoot, default => TDef},
+                     cache_fill => #{before => MF0, rounds => CacheAfter,
+                                     pairs => length(Pairs)},
                      anchors => #{test_root => RootAnchors, default => DefAnchors},
-                     intermediates => RootInts, keep => {First, Root, Def}})
+                     intermediates => RootInts, keep => {First, Root, Def, Fill}})
     end).
 
 report([Out]) ->
@@ -128,9 +149,20 @@ load(Pki, Fl) ->
     Root = read(filename:join(Dir, "root.der")),
     Items = [{host(Fl, I), [read(filename:join([Dir, "leaves", "host-" ++ integer_to_list(I) ++ ".der"]))]}
              || I <- lists:seq(1, N)],
-    {ok, Store} = s2s_trust:open(filename:join(Dir, "bench.conf")),
-    #{fl => Fl, dir => Dir, store => Store, items => Items, int => Int,
+    %% Uncached rows, scaling and jitter measure verification work: their
+    %% store has the verdict cache off. The repeat-peers row uses the
+    %% default configuration, cache on (verdict_cache_size 10,000).
+    {ok, Store} = s2s_trust:open(nocache_conf(Dir)),
+    {ok, Cached} = s2s_trust:open(filename:join(Dir, "bench.conf")),
+    #{fl => Fl, dir => Dir, store => Store, cached_store => Cached, items => Items, int => Int,
       root_otp => public_key:pkix_decode_cert(Root, otp)}.
+
+%% bench.conf plus verdict_cache_size = 0, beside it (libconfig includes
+%% relative to the including file's directory).
+nocache_conf(Dir) ->
+    File = filename:join(Dir, "bench-nocache.conf"),
+    ok = file:write_file(File, <<"@include \"bench.conf\"\nverdict_cache_size = 0;\n">>),
+    File.
 
 read(F) ->
     {ok, B} = file:read_file(F),
@@ -146,6 +178,11 @@ sanity(#{fl := Fl, store := S, items := [{H, [L]} | _], int := Int} = F) ->
     case s2s_trust:verify(S, <<"other.test">>, [L]) of
         {error, name_mismatch} -> ok;
         V1 -> functional(Fl, "wrong name gave ~p", [V1])
+    end,
+    #{cached_store := CS} = F,
+    case [s2s_trust:verify(CS, <<"other.test">>, [L]) || _ <- [1, 2]] of
+        [{error, name_mismatch}, {error, name_mismatch}] -> ok;
+        V0 -> functional(Fl, "wrong name through the verdict cache gave ~p", [V0])
     end,
     {ok, Other} = s2s_trust:open(default),
     case s2s_trust:verify(Other, H, [L]) of
@@ -165,7 +202,7 @@ check_ok(Verdicts, Fl, What) ->
 
 %%% ---- one run of the main measurements ----------------------------------
 
-main_run(#{fl := Fl, dir := Dir, store := S, items := Items, int := Int} = F, Floors, Acc0) ->
+main_run(#{fl := Fl, dir := Dir, store := S, cached_store := CS, items := Items, int := Int} = F, Floors, Acc0) ->
     io:format(" ~p", [Fl]),
     Acc1 = lists:foldl(fun({M, R}, A) -> add({Fl, M}, R, A) end, Acc0, floors(Floors, Dir)),
     Batches = chunks(Items, ?BATCH),
@@ -174,7 +211,7 @@ main_run(#{fl := Fl, dir := Dir, store := S, items := Items, int := Int} = F, Fl
     Cached = [lists:append(lists:duplicate(?BATCH div 10, Ten))],
     Rates = [{pk, rate(fun(It) -> ok = pk_one(F, It), 1 end, Items)},
              {vb, rate(fun(B) -> check_ok(s2s_trust:verify_batch(S, B), Fl, "verify_batch") end, Batches)},
-             {vb_cached, rate(fun(B) -> check_ok(s2s_trust:verify_batch(S, B), Fl, "verify_batch cached") end, Cached)},
+             {vb_cached, rate(fun(B) -> check_ok(s2s_trust:verify_batch(CS, B), Fl, "verify_batch cached") end, Cached)},
              {vb_full, rate(fun(B) -> check_ok(s2s_trust:verify_batch(S, B), Fl, "verify_batch full") end, FullBatches)},
              {v3, rate(fun({H, C}) -> check_ok([s2s_trust:verify(S, H, C)], Fl, "verify/3") end, Items)}],
     lists:foldl(fun({M, R}, A) -> add({Fl, M}, R, A) end, Acc1, Rates).
@@ -341,7 +378,7 @@ print_report(Out) ->
     row("verify_batch uncached / C d2i leaf + verify", Fls, Ratio(vb, parse1)),
     row("verify_batch uncached / C d2i leaf + verify, OTP crypto's providers", Fls, Ratio(vb, otp_parse1)),
     row("C d2i leaf + verify: OTP crypto's providers / default only", Fls, Ratio(otp_parse1, parse1)),
-    row("verify_batch repeat peers / uncached (no cache yet)", Fls, Ratio(vb_cached, vb)),
+    row("verify_batch repeat peers (verdict cache) / uncached", Fls, Ratio(vb_cached, vb)),
     row("verify_batch leaf+intermediate / leaf only", Fls, Ratio(vb_full, vb)),
     row("verify/3 per chain / verify_batch", Fls, Ratio(v3, vb)),
     row("C parse+verify / Erlang public_key", Fls, Ratio(parse2, pk)),
@@ -356,7 +393,7 @@ print_report(Out) ->
            [{Fl, V, V >= 3} || {Fl, V} <- VbPk, Fl =/= p384], "x"),
     target("uncached verify_batch >= 0.6x one-signature floor",
            [{Fl, V, V >= 0.6} || {Fl, V} <- VbS1], "x"),
-    target("repeat peers >= 100,000 chains/s on one core (no cache yet)",
+    target("cached verdicts (repeat peers) >= 100,000 chains/s on one core",
            [{Fl, V, V >= 100000} || Fl <- Fls, V <- [med(maps:get({Fl, vb_cached}, R))]], "/s"),
     target(io_lib:format("2 dirty schedulers >= 1.7x one (~b callers)", [?CALLERS]),
            [{Fl, V, V >= 1.7} || Fl <- Fls, V <- [med((ScaleR(?CALLERS))(Fl))]], "x"),
@@ -371,9 +408,15 @@ print_report(Out) ->
     _ = M0,
     Growth = maps:get(rss_kb, lists:last(After)) - maps:get(rss_kb, hd(After)),
     io:format("  ~-72s ~s~n", [io_lib:format("memory bounded (RSS growth, 10,000-chain batch 1 to ~b)", [length(After)]),
-                               io_lib:format("~b KiB; stores: test root +~b KiB, open(default) +~b KiB RSS (no cache yet)",
+                               io_lib:format("~b KiB; stores: test root +~b KiB, open(default) +~b KiB RSS",
                                              [Growth, maps:get(rss_kb, M1) - maps:get(rss_kb, maps:get(first, Mem)),
                                               maps:get(rss_kb, M2) - maps:get(rss_kb, M1)])]),
+    #{cache_fill := #{before := CF0, rounds := [CF1, CF2]}} = Mem,
+    io:format("  ~-72s ~s~n", ["verdict cache at its bound (10,000 entries; RSS, fill 1 / fill 2)",
+                               io_lib:format("+~b KiB / +~b KiB more (allocated bound ~b KiB)",
+                                             [maps:get(rss_kb, CF1) - maps:get(rss_kb, CF0),
+                                              maps:get(rss_kb, CF2) - maps:get(rss_kb, CF1),
+                                              ?CACHE_BOUND_BYTES div 1024])]),
     nl(),
     io:format("=== absolute: chains/s, median [min-max] of ~b runs (~.1f s windows), and us/chain ===~n", [Runs, ?WINDOW]),
     Abs = [{sig1, "C floor: 1 signature (EVP_DigestVerify, pre-parsed)"},
@@ -385,7 +428,7 @@ print_report(Out) ->
            {otp_parse2, "C parse+verify, providers default,base,legacy"},
            {pk, "Erlang pkix_path_validation + verify_hostname (DER)"},
            {vb, "s2s_trust:verify_batch uncached (leaf only, pool)"},
-           {vb_cached, "s2s_trust:verify_batch repeat peers (10 leaves)"},
+           {vb_cached, "s2s_trust:verify_batch repeat peers (10 leaves, verdict cache)"},
            {vb_full, "s2s_trust:verify_batch leaf + intermediate"},
            {v3, "s2s_trust:verify/3, one call per chain"}],
     row_hdr("method", Fls),
@@ -422,7 +465,11 @@ print_report(Out) ->
     [io:format("  ~-50s ~12b ~14b~n", [io_lib:format("after 10,000-chain batch ~b", [I]),
                                        maps:get(rss_kb, M), maps:get(erlang_total, M)])
      || {I, M} <- lists:zip(lists:seq(1, length(After)), After)],
-    io:format("  no verdict cache exists yet: nothing above grows with the number of peers.~n"),
+    #{cache_fill := #{before := CB, rounds := CA, pairs := NP}} = Mem,
+    [io:format("  ~-50s ~12b ~14b~n", [io_lib:format("default-cache store, ~b distinct pairs, round ~b", [NP, I]),
+                                       maps:get(rss_kb, M), maps:get(erlang_total, M)])
+     || {I, M} <- lists:zip([0 | lists:seq(1, length(CA))], [CB | CA])],
+    io:format("  the batches use a store with the cache off; the cache rounds fill a 10,000-entry cache past its bound.~n"),
     ok.
 
 nl() -> io:format("~n").

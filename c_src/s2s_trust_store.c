@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 struct s2s_trust_store {
     atomic_uint refs;
@@ -25,6 +28,11 @@ struct s2s_trust_store {
     char **sources;
     size_t source_count;
     s2s_trust_policy_t policy;
+    int64_t *events;                   /* sorted, distinct: see s2s_trust_store_next_event */
+    const X509 **presigned;            /* pairs (child, issuer), 2 x presigned_count */
+    size_t presigned_count;
+    size_t event_count;
+    _Atomic(s2s_trust_store_ext_t *) ext; /* the verdict cache, attached on first use */
 };
 
 /* Every build gets a new number, so a cached verdict can say which store
@@ -40,10 +48,41 @@ typedef struct {
     s2s_trust_error_t *err;
 } ctx_t;
 
+static OSSL_LIB_CTX *libctx;
+static pthread_once_t libctx_once = PTHREAD_ONCE_INIT;
+
+static void libctx_init(void)
+{
+    OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+    /* Loading "default" explicitly also stops the context from reading
+     * openssl.cnf or falling back to anything else. Never unloaded: the
+     * context lives as long as the process (or the NIF library). */
+    if (ctx != NULL && OSSL_PROVIDER_load(ctx, "default") == NULL) {
+        OSSL_LIB_CTX_free(ctx);
+        ctx = NULL;
+    }
+    ERR_clear_error();
+    libctx = ctx;
+}
+
+OSSL_LIB_CTX *s2s_trust_libctx(void)
+{
+    (void)pthread_once(&libctx_once, libctx_init);
+    return libctx;
+}
+
 static void store_free(s2s_trust_store_t *store)
 {
+    s2s_trust_store_ext_t *ext;
+
     if (store == NULL)
         return;
+    ext = atomic_load_explicit(&store->ext, memory_order_acquire);
+    if (ext != NULL)
+        ext->free(ext);
+    free(store->events);
+    free(store->presigned);
     X509_STORE_free(store->anchors);
     sk_X509_pop_free(store->intermediates, X509_free);
     for (size_t i = 0; i < store->source_count; i++)
@@ -106,7 +145,7 @@ static long read_pem_certs(const ctx_t *c, const char *what, const char *path, i
     bio = BIO_new_file(path, "r");
     if (bio == NULL)
         return file_error(c, what, path, line, strerror(errno ? errno : ENOENT));
-    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    infos = PEM_X509_INFO_read_bio_ex(bio, NULL, NULL, NULL, s2s_trust_libctx(), NULL);
     BIO_free(bio);
     if (infos == NULL)
         return file_error(c, what, path, line, "not a PEM file");
@@ -205,7 +244,7 @@ static int load_crls(s2s_trust_store_t *store, const ctx_t *c, const char *path,
         return file_error(c, "crl_file", path, line, strerror(errno ? errno : ENOENT));
     /* PEM_X509_INFO_read_bio fails on any unreadable block: a corrupt CRL
      * in the middle of a bundle must not silently drop the ones after it. */
-    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    infos = PEM_X509_INFO_read_bio_ex(bio, NULL, NULL, NULL, s2s_trust_libctx(), NULL);
     if (infos != NULL) {
         for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
             X509_INFO *info = sk_X509_INFO_value(infos, i);
@@ -225,10 +264,13 @@ static int load_crls(s2s_trust_store_t *store, const ctx_t *c, const char *path,
     }
     if (n == 0) {
         /* No PEM at all: CRLs are published as DER, try that. */
-        X509_CRL *crl;
+        X509_CRL *crl = X509_CRL_new_ex(s2s_trust_libctx(), NULL);
         ERR_clear_error();
         (void)BIO_reset(bio);
-        crl = d2i_X509_CRL_bio(bio, NULL);
+        if (crl != NULL && d2i_X509_CRL_bio(bio, &crl) == NULL) {
+            X509_CRL_free(crl); /* NULL already when d2i freed it */
+            crl = NULL;
+        }
         if (crl != NULL) {
             int ok = X509_STORE_add_crl(store->anchors, crl);
             X509_CRL_free(crl);
@@ -264,6 +306,180 @@ static size_t count_anchors(X509_STORE *xs)
     return n;
 }
 
+int s2s_trust_asn1_time_seconds(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return -1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+static int add_event(int64_t **events, size_t *count, size_t *cap, const ASN1_TIME *t)
+{
+    int64_t v;
+
+    /* A time that does not convert makes OpenSSL fail its check at any
+     * verification time: it is no instant at which a verdict changes. */
+    if (s2s_trust_asn1_time_seconds(t, &v) != 0)
+        return 0;
+    if (*count == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 64;
+        int64_t *grown = realloc(*events, grown_cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        *events = grown;
+        *cap = grown_cap;
+    }
+    (*events)[(*count)++] = v;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every instant at which a comparison with the store's own material flips. */
+static int collect_events(s2s_trust_store_t *store)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store->anchors);
+    size_t cap = 0, n = 0, i;
+    int64_t *ev = NULL;
+    int rc = 0;
+
+    for (int k = 0; k < sk_X509_OBJECT_num(objs) && rc == 0; k++) {
+        X509_OBJECT *o = sk_X509_OBJECT_value(objs, k);
+        X509 *x = X509_OBJECT_get0_X509(o);
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+        if (x != NULL)
+            rc = add_event(&ev, &n, &cap, X509_get0_notBefore(x)) |
+                 add_event(&ev, &n, &cap, X509_get0_notAfter(x));
+        else if (crl != NULL)
+            rc = add_event(&ev, &n, &cap, X509_CRL_get0_lastUpdate(crl)) |
+                 add_event(&ev, &n, &cap, X509_CRL_get0_nextUpdate(crl));
+    }
+    for (int k = 0; k < sk_X509_num(store->intermediates) && rc == 0; k++) {
+        X509 *x = sk_X509_value(store->intermediates, k);
+        rc = add_event(&ev, &n, &cap, X509_get0_notBefore(x)) |
+             add_event(&ev, &n, &cap, X509_get0_notAfter(x));
+    }
+    if (rc != 0) {
+        free(ev);
+        return -1;
+    }
+    if (n > 0) {
+        size_t out = 1;
+        qsort(ev, n, sizeof *ev, cmp_i64);
+        for (i = 1; i < n; i++)
+            if (ev[i] != ev[out - 1])
+                ev[out++] = ev[i];
+        n = out;
+    }
+    store->events = ev;
+    store->event_count = n;
+    return 0;
+}
+
+/* Record (child, issuer) when `issuer` issued `child` and the signature
+ * verifies; -1 only when memory runs out. */
+static int presign_pair(s2s_trust_store_t *store, X509 *child, X509 *issuer, size_t *cap)
+{
+    EVP_PKEY *pkey;
+
+    if (child == issuer || X509_check_issued(issuer, child) != X509_V_OK)
+        return 0;
+    pkey = X509_get0_pubkey(issuer);
+    if (pkey == NULL || X509_verify(child, pkey) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (store->presigned_count == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 16;
+        const X509 **grown = realloc(store->presigned, grown_cap * 2 * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        store->presigned = grown;
+        *cap = grown_cap;
+    }
+    store->presigned[2 * store->presigned_count] = child;
+    store->presigned[2 * store->presigned_count + 1] = issuer;
+    store->presigned_count++;
+    return 0;
+}
+
+static int presign(s2s_trust_store_t *store)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store->anchors);
+    const char *off = getenv("S2S_TRUST_NO_SIG_SHORTCUT");
+    size_t cap = 0;
+
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
+        return 0;
+    for (int c = 0; c < sk_X509_num(store->intermediates); c++) {
+        X509 *child = sk_X509_value(store->intermediates, c);
+        for (int k = 0; k < sk_X509_OBJECT_num(objs); k++) {
+            X509 *issuer = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, k));
+            if (issuer != NULL && presign_pair(store, child, issuer, &cap) != 0)
+                return -1;
+        }
+        for (int k = 0; k < sk_X509_num(store->intermediates); k++)
+            if (presign_pair(store, child, sk_X509_value(store->intermediates, k), &cap) != 0)
+                return -1;
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+size_t s2s_trust_store_presigned_count(const s2s_trust_store_t *store)
+{
+    return store->presigned_count;
+}
+
+bool s2s_trust_store_presigned(const s2s_trust_store_t *store, const X509 *child, const X509 *issuer)
+{
+    for (size_t i = 0; i < store->presigned_count; i++)
+        if (store->presigned[2 * i] == child && store->presigned[2 * i + 1] == issuer)
+            return true;
+    return false;
+}
+
+int64_t s2s_trust_store_next_event(const s2s_trust_store_t *store, int64_t t)
+{
+    size_t lo = 0, hi = store->event_count;
+
+    /* First index whose event is > t. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (store->events[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < store->event_count ? store->events[lo] : INT64_MAX;
+}
+
+s2s_trust_store_ext_t *s2s_trust_store_ext(const s2s_trust_store_t *store)
+{
+    return atomic_load_explicit(&((s2s_trust_store_t *)store)->ext, memory_order_acquire);
+}
+
+s2s_trust_store_ext_t *s2s_trust_store_ext_attach(const s2s_trust_store_t *store,
+                                                  s2s_trust_store_ext_t *ext)
+{
+    /* The slot is the one mutable part of a published store: set at most
+     * once, from NULL, and freed only with the store. */
+    s2s_trust_store_t *s = (s2s_trust_store_t *)store;
+    s2s_trust_store_ext_t *expected = NULL;
+
+    if (atomic_compare_exchange_strong_explicit(&s->ext, &expected, ext, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return ext;
+    return expected;
+}
+
 int s2s_trust_store_build(const s2s_trust_config_t *cfg, s2s_trust_store_t **out,
                           s2s_trust_error_t *err)
 {
@@ -278,6 +494,7 @@ int s2s_trust_store_build(const s2s_trust_config_t *cfg, s2s_trust_store_t **out
         return -1;
     }
     atomic_init(&store->refs, 1);
+    atomic_init(&store->ext, NULL);
     store->anchors = X509_STORE_new();
     store->intermediates = sk_X509_new_null();
     store->config_source = strdup(c.config);
@@ -326,6 +543,12 @@ int s2s_trust_store_build(const s2s_trust_config_t *cfg, s2s_trust_store_t **out
     store->policy.insecure_allow_cn_id = cfg->insecure_allow_cn_id;
     store->policy.has_verification_time = cfg->has_verification_time;
     store->policy.verification_time = cfg->verification_time;
+    store->policy.verdict_cache_size = cfg->verdict_cache_size;
+    store->policy.verdict_cache_ttl = cfg->verdict_cache_ttl;
+    if (collect_events(store) != 0 || presign(store) != 0) {
+        s2s_trust_error_set(err, c.config, 0, "out of memory");
+        goto fail;
+    }
     store->generation = atomic_fetch_add(&next_generation, 1);
     store->built_at = time(NULL);
     ERR_clear_error();

@@ -1,6 +1,7 @@
 /* s2s_trust_verify.c - see s2s_trust_verify.h */
 #include "s2s_trust_verify.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,135 @@ static int crl_if_available_cb(int ok, X509_STORE_CTX *ctx)
     return ok;
 }
 
+/*
+ * The chain's signature and time checks: OpenSSL 3.0's internal_verify
+ * (crypto/x509/x509_vfy.c), rewritten with public accessors, with one
+ * change: X509_verify is skipped for a (subject, issuer) pair of
+ * store-owned certificates whose signature the store verified when it was
+ * built (s2s_trust_store_presigned). Everything else runs as in OpenSSL, in
+ * the same order, with the same errors, depths and callback calls: the
+ * issuer's key usage, the issuer's key decoding, every certificate's
+ * validity times (anchor included), and the verify callback at each depth.
+ * Revocation, chain building, purpose, trust, name constraints and the
+ * security level are checked by X509_verify_cert itself, before and after
+ * this function, untouched. The one state this cannot reproduce is
+ * ctx->current_issuer (3.0 has no setter): it is only read by CRL checks,
+ * which run before this function, and by verify callbacks, ours does not.
+ * Only installed when the store recorded at least one pair; the
+ * differential tests (tests/c/test_presig.c) compare it with OpenSSL's own.
+ */
+static int fail_cb(X509_STORE_CTX *ctx, X509 *x, int depth, int err)
+{
+    /* OpenSSL's verify_cb_cert. */
+    X509_STORE_CTX_set_error_depth(ctx, depth);
+    X509_STORE_CTX_set_current_cert(ctx, x != NULL ? x : sk_X509_value(X509_STORE_CTX_get0_chain(ctx), depth));
+    if (err != X509_V_OK)
+        X509_STORE_CTX_set_error(ctx, err);
+    return X509_STORE_CTX_get_verify_cb(ctx)(0, ctx);
+}
+
+static int check_cert_time(X509_STORE_CTX *ctx, X509 *x, int depth)
+{
+    /* OpenSSL's ossl_x509_check_cert_time, depth >= 0. */
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    unsigned long flags = X509_VERIFY_PARAM_get_flags(param);
+    time_t t, *ptime = NULL;
+    int i;
+
+    if (flags & X509_V_FLAG_USE_CHECK_TIME) {
+        t = X509_VERIFY_PARAM_get_time(param);
+        ptime = &t;
+    } else if (flags & X509_V_FLAG_NO_CHECK_TIME) {
+        return 1;
+    }
+    i = X509_cmp_time(X509_get0_notBefore(x), ptime);
+    if (i == 0 && !fail_cb(ctx, x, depth, X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD))
+        return 0;
+    if (i > 0 && !fail_cb(ctx, x, depth, X509_V_ERR_CERT_NOT_YET_VALID))
+        return 0;
+    i = X509_cmp_time(X509_get0_notAfter(x), ptime);
+    if (i == 0 && !fail_cb(ctx, x, depth, X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD))
+        return 0;
+    if (i < 0 && !fail_cb(ctx, x, depth, X509_V_ERR_CERT_HAS_EXPIRED))
+        return 0;
+    return 1;
+}
+
+static int signing_allowed(X509 *issuer, X509 *subject)
+{
+    /* OpenSSL's ossl_x509_signing_allowed; X509_get_key_usage is all ones
+     * without a keyUsage extension, as ku_reject assumes. */
+    if (X509_get_extension_flags(subject) & EXFLAG_PROXY) {
+        if ((X509_get_key_usage(issuer) & KU_DIGITAL_SIGNATURE) == 0)
+            return X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE;
+    } else if ((X509_get_key_usage(issuer) & KU_KEY_CERT_SIGN) == 0) {
+        return X509_V_ERR_KEYUSAGE_NO_CERTSIGN;
+    }
+    return X509_V_OK;
+}
+
+static int presigned_verify(X509_STORE_CTX *ctx)
+{
+    const s2s_trust_store_t *store = X509_STORE_CTX_get_app_data(ctx);
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    unsigned long flags = X509_VERIFY_PARAM_get_flags(X509_STORE_CTX_get0_param(ctx));
+    int n = sk_X509_num(chain) - 1;
+    X509 *xi = sk_X509_value(chain, n);
+    X509 *xs;
+
+    /* No DANE here, so OpenSSL's bare_ta_signed case never arises. */
+    if (X509_STORE_CTX_get_check_issued(ctx)(ctx, xi, xi)) {
+        xs = xi;
+    } else {
+        if (flags & X509_V_FLAG_PARTIAL_CHAIN) {
+            xs = xi;
+            goto check_cert_time;
+        }
+        if (n <= 0) {
+            if (!fail_cb(ctx, xi, 0, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE))
+                return 0;
+            xs = xi;
+            goto check_cert_time;
+        }
+        n--;
+        X509_STORE_CTX_set_error_depth(ctx, n);
+        xs = sk_X509_value(chain, n);
+    }
+    while (n >= 0) {
+        if (xs != xi ||
+            ((flags & X509_V_FLAG_CHECK_SS_SIGNATURE) && (X509_get_extension_flags(xi) & EXFLAG_SS))) {
+            EVP_PKEY *pkey;
+            int issuer_depth = n + (xs == xi ? 0 : 1);
+            int ret = xs == xi && (X509_get_extension_flags(xi) & EXFLAG_CA) == 0 ? X509_V_OK
+                                                                                 : signing_allowed(xi, xs);
+
+            if (ret != X509_V_OK && !fail_cb(ctx, xi, issuer_depth, ret))
+                return 0;
+            if (store != NULL && xs != xi && s2s_trust_store_presigned(store, xs, xi)) {
+                /* Verified by the store at build: the same two objects. */
+            } else if ((pkey = X509_get0_pubkey(xi)) == NULL) {
+                if (!fail_cb(ctx, xi, issuer_depth, X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY))
+                    return 0;
+            } else if (X509_verify(xs, pkey) <= 0) {
+                if (!fail_cb(ctx, xs, n, X509_V_ERR_CERT_SIGNATURE_FAILURE))
+                    return 0;
+            }
+        }
+    check_cert_time:
+        if (!check_cert_time(ctx, xs, n))
+            return 0;
+        X509_STORE_CTX_set_current_cert(ctx, xs);
+        X509_STORE_CTX_set_error_depth(ctx, n);
+        if (!X509_STORE_CTX_get_verify_cb(ctx)(1, ctx))
+            return 0;
+        if (--n >= 0) {
+            xi = xs;
+            xs = sk_X509_value(chain, n);
+        }
+    }
+    return 1;
+}
+
 static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *chain, size_t n,
                        work_t *w, s2s_trust_details_t *d)
 {
@@ -202,8 +332,13 @@ static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *
         return -1;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = chain[i].data;
-        X509 *x = d2i_X509(NULL, &p, (long)chain[i].len);
-        if (x == NULL || p != chain[i].data + chain[i].len) {
+        /* Parsed in the core's own library context (s2s_trust_libctx): the
+         * providers other code loaded into the default one stay out of
+         * d2i_X509's decoder search. d2i_X509 frees and NULLs x on failure. */
+        X509 *x = X509_new_ex(s2s_trust_libctx(), NULL);
+        if (x == NULL)
+            return -1;
+        if (d2i_X509(&x, &p, (long)chain[i].len) == NULL || p != chain[i].data + chain[i].len) {
             /* Trailing bytes would let two different byte strings carry one
              * certificate; refuse rather than guess which the peer meant. */
             X509_free(x);
@@ -218,7 +353,8 @@ static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *
     return S2S_TRUST_OK;
 }
 
-static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy, work_t *w)
+static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy, work_t *w,
+                     int64_t at)
 {
     X509_VERIFY_PARAM *param;
     STACK_OF(X509) *pool = s2s_trust_store_intermediates(store);
@@ -231,10 +367,14 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
     for (size_t i = 1; i < w->parsed; i++)
         if (sk_X509_push(w->untrusted, w->certs[i]) <= 0)
             return -1;
-    w->ctx = X509_STORE_CTX_new();
+    w->ctx = X509_STORE_CTX_new_ex(s2s_trust_libctx(), NULL);
     if (w->ctx == NULL ||
         X509_STORE_CTX_init(w->ctx, s2s_trust_store_anchors(store), w->certs[0], w->untrusted) != 1)
         return -1;
+    if (s2s_trust_store_presigned_count(store) > 0) {
+        X509_STORE_CTX_set_app_data(w->ctx, (void *)store);
+        X509_STORE_CTX_set_verify(w->ctx, presigned_verify);
+    }
     /* The peer is a TLS *server* whichever side opened the stream: an
      * initiating server presents its server certificate as client
      * certificate, and 2026 Let's Encrypt leaves carry serverAuth only. */
@@ -245,8 +385,10 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
     param = X509_STORE_CTX_get0_param(w->ctx);
     X509_VERIFY_PARAM_set_depth(param, policy->max_depth);
     X509_VERIFY_PARAM_set_auth_level(param, policy->security_level);
-    if (policy->has_verification_time)
-        X509_VERIFY_PARAM_set_time(param, (time_t)policy->verification_time);
+    /* Always an explicit time, also when it is "now": the verdict is then
+     * the one for exactly `at`, which its window (s2s_trust_window_t)
+     * starts from, not for some later instant OpenSSL would read itself. */
+    X509_VERIFY_PARAM_set_time(param, (time_t)at);
 
     s2s_trust_store_info(store, &info);
     crls = info.crls;
@@ -269,7 +411,7 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
 static int check_constraints_for(X509_STORE_CTX *ctx, const char *domain)
 {
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    X509 *probe = X509_new();
+    X509 *probe = X509_new_ex(s2s_trust_libctx(), NULL);
     GENERAL_NAMES *names = GENERAL_NAMES_new();
     GENERAL_NAME *gn = GENERAL_NAME_new();
     ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
@@ -310,11 +452,27 @@ static bool has_server_auth_eku(X509 *leaf)
     return (flags & EXFLAG_XKUSAGE) && (X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER);
 }
 
+static void min_event(int64_t *until, int64_t at, const ASN1_TIME *t)
+{
+    int64_t v;
+
+    if (s2s_trust_asn1_time_seconds(t, &v) == 0 && v > at && v < *until)
+        *until = v;
+}
+
 int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
                            size_t domain_len, const s2s_trust_der_t *chain, size_t n,
                            s2s_trust_details_t *d)
 {
+    return s2s_trust_verify_chain_window(store, domain, domain_len, chain, n, d, NULL);
+}
+
+int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *domain,
+                                  size_t domain_len, const s2s_trust_der_t *chain, size_t n,
+                                  s2s_trust_details_t *d, s2s_trust_window_t *window)
+{
     const s2s_trust_policy_t *policy = s2s_trust_store_policy(store);
+    int64_t at = policy->has_verification_time ? policy->verification_time : (int64_t)time(NULL);
     work_t w = { 0 };
     char norm[S2S_TRUST_DOMAIN_MAX + 1];
     bool domain_ok;
@@ -335,7 +493,7 @@ int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
     if (verdict != S2S_TRUST_OK)
         goto done;
 
-    if (setup_ctx(store, policy, &w) != 0) {
+    if (setup_ctx(store, policy, &w, at) != 0) {
         verdict = -1;
         goto done;
     }
@@ -394,6 +552,20 @@ int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
     }
 
 done:
+    if (window != NULL) {
+        /* Limits and parse failures do not depend on the time at all; a
+         * pinned store's time never moves. */
+        window->from = INT64_MIN;
+        window->until = INT64_MAX;
+        if (w.ctx != NULL && !policy->has_verification_time) {
+            window->from = at;
+            window->until = s2s_trust_store_next_event(store, at);
+            for (size_t i = 0; i < w.parsed; i++) {
+                min_event(&window->until, at, X509_get0_notBefore(w.certs[i]));
+                min_event(&window->until, at, X509_get0_notAfter(w.certs[i]));
+            }
+        }
+    }
     if (d != NULL && verdict >= 0) {
         d->verdict = (s2s_trust_verdict_t)verdict;
         if (describe(d, w.parsed > 0 ? w.certs[0] : NULL, w.ctx) != 0 ||

@@ -16,6 +16,7 @@
 #define S2S_TRUST_VERIFY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "s2s_trust_identity.h"
 #include "s2s_trust_store.h"
@@ -66,6 +67,26 @@ typedef struct {
 int s2s_trust_verify_chain(const s2s_trust_store_t *store, const char *domain,
                            size_t domain_len, const s2s_trust_der_t *chain, size_t n,
                            s2s_trust_details_t *details);
+
+/*
+ * When a verdict holds. The verdict computed for verification time t0 is
+ * the verdict for every t with from <= t < until (seconds since the epoch):
+ * OpenSSL's time checks compare t with the notBefore/notAfter of the
+ * certificates and the lastUpdate/nextUpdate of the CRLs, as "instant <= t"
+ * or not, and no such instant lies in (t0, until) (see
+ * s2s_trust_store_next_event). A store with a pinned verification_time has
+ * [INT64_MIN, INT64_MAX). The verdict cache (s2s_trust_cache.h) keeps an
+ * entry no longer than this window.
+ */
+typedef struct {
+    int64_t from;
+    int64_t until;
+} s2s_trust_window_t;
+
+/* s2s_trust_verify_chain, also filling `window` (may be NULL). */
+int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *domain,
+                                  size_t domain_len, const s2s_trust_der_t *chain, size_t n,
+                                  s2s_trust_details_t *details, s2s_trust_window_t *window);
 
 void s2s_trust_details_free(s2s_trust_details_t *details);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "s2s_trust_atoms.h"
+#include "s2s_trust_cache.h"
 #include "s2s_trust_identity.h"
 #include "s2s_trust_nif_util.h"
 #include "s2s_trust_verdict.h"
@@ -89,8 +90,15 @@ static int run_verify(const s2s_trust_store_t *store, const ErlNifBinary *domain
     /* Our scheduler thread may have been left with errors by another NIF;
      * they must not colour the core's reading of OpenSSL's queue. */
     s2s_trust_ssl_err_clear();
-    rc = s2s_trust_verify_chain(store, (const char *)domain->data, domain->size,
-                                chain->der, chain->n, details);
+    /* verify and verify_batch go through the store's verdict cache (the
+     * same verdicts, remembered: s2s_trust_cache.h); explain wants the
+     * details of a fresh verification and never uses it. */
+    if (details == NULL)
+        rc = s2s_trust_verify_cached(store, (const char *)domain->data, domain->size, chain->der,
+                                     chain->n);
+    else
+        rc = s2s_trust_verify_chain(store, (const char *)domain->data, domain->size,
+                                    chain->der, chain->n, details);
     s2s_trust_ssl_err_clear();
     return rc;
 }
