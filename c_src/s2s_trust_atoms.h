@@ -63,7 +63,17 @@
     ATOM(type)                  \
     ATOM(value)                 \
     ATOM(chain)                 \
-    ATOM(presented)
+    ATOM(presented)             \
+    /* probe_nif/6, learn_examine_nif/2 */ \
+    ATOM(starttls)              \
+    ATOM(direct_tls)            \
+    ATOM(stage)                 \
+    ATOM(tls_version)           \
+    ATOM(cipher)                \
+    ATOM(alpn)                  \
+    ATOM(starttls_offered)      \
+    ATOM(starttls_required)     \
+    ATOM(elapsed_ms)
 
 #define S2S_TRUST_ATOM_DECL(name) extern ERL_NIF_TERM s2s_trust_atom_##name;
 S2S_TRUST_ATOMS(S2S_TRUST_ATOM_DECL)

@@ -4,9 +4,12 @@
  *
  *   s2s-trust check [--config FILE] [--at TIME] [--json] [--explain] --domain D CHAIN...
  *   s2s-trust config-check [--json] FILE
+ *   s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from D] ...
+ *                          (s2s_trust_cli_probe.c)
  *
  * Exit status: 0 every chain trusted (or the config is good), 1 at least one
- * refused, 2 usage, configuration or I/O error.
+ * refused, 2 usage, configuration or I/O error, 3 (probe) no chain could be
+ * captured from the server.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,23 +21,22 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "s2s_trust_cli.h"
 #include "s2s_trust_cli_out.h"
 #include "s2s_trust_config.h"
 #include "s2s_trust_store.h"
 #include "s2s_trust_verify.h"
-
-#define EXIT_TRUSTED 0
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
 
 /* A chain file is local, but may hold what a peer sent; bound what we read.
  * Anything larger is certainly over max_cert_bytes * max_chain_certs. */
 #define MAX_CHAIN_FILE (16 * 1024 * 1024)
 #define MAX_PEM_BLOCKS 64
 
-static const char usage_text[] =
+const char cli_usage_text[] =
     "usage: s2s-trust check [--config FILE] [--at TIME] [--json] [--explain] --domain DOMAIN CHAIN...\n"
     "       s2s-trust config-check [--json] FILE\n"
+    "       s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from DOMAIN]\n"
+    "                       [--config FILE] [--json] [--timeout MS]\n"
     "\n"
     "check         verify each CHAIN (PEM with leaf first, or one DER certificate) for DOMAIN\n"
     "              against the trust store FILE describes (default: the system bundle);\n"
@@ -43,18 +45,27 @@ static const char usage_text[] =
     "  --explain   add the certificate details an operator needs\n"
     "  --json      one JSON object per chain instead of text\n"
     "config-check  read FILE and build its trust store; report the first error with file and line\n"
+    "probe         connect to DOMAIN's XMPP server as a federating server would (SRV\n"
+    "              _xmpps-server, _xmpp-server, then DOMAIN:5269), capture the certificate\n"
+    "              chain it sends, verify it like check, and report what it sends and why\n"
+    "  --connect HOST:PORT  connect there instead of resolving ([v6]:PORT for IPv6)\n"
+    "  --direct-tls  TLS at once (XEP-0368) instead of STARTTLS; without --connect,\n"
+    "              only _xmpps-server records are tried\n"
+    "  --from D    our domain for the stream's 'from' (default: none)\n"
+    "  --timeout MS  deadline per attempt (default 10000, at most 60000)\n"
     "\n"
-    "exit status: 0 trusted / config good, 1 refused, 2 usage, configuration or I/O error\n";
+    "exit status: 0 trusted / config good, 1 refused, 2 usage, configuration or I/O error,\n"
+    "             3 probe: no certificate chain could be captured\n";
 
-static int usage(const char *why)
+int cli_usage(const char *why)
 {
     if (why != NULL)
         fprintf(stderr, "s2s-trust: %s\n", why);
-    fputs(usage_text, stderr);
+    fputs(cli_usage_text, stderr);
     return EXIT_USAGE;
 }
 
-static void print_error(const s2s_trust_error_t *err)
+void cli_print_error(const s2s_trust_error_t *err)
 {
     fputs("s2s-trust: ", stderr);
     if (err->file[0] != '\0') {
@@ -69,7 +80,7 @@ static void print_error(const s2s_trust_error_t *err)
 
 /* ---- loading -------------------------------------------------------------- */
 
-static int load_store(const char *config_path, const char *at, s2s_trust_store_t **store)
+int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **store)
 {
     s2s_trust_config_t cfg;
     s2s_trust_error_t err;
@@ -77,7 +88,7 @@ static int load_store(const char *config_path, const char *at, s2s_trust_store_t
 
     s2s_trust_config_defaults(&cfg);
     if (config_path != NULL && s2s_trust_config_read_file(config_path, &cfg, &err) != 0) {
-        print_error(&err);
+        cli_print_error(&err);
         return -1;
     }
     if (at != NULL) {
@@ -94,7 +105,7 @@ static int load_store(const char *config_path, const char *at, s2s_trust_store_t
     }
     rc = s2s_trust_store_build(&cfg, store, &err);
     if (rc != 0)
-        print_error(&err);
+        cli_print_error(&err);
     s2s_trust_config_free(&cfg);
     return rc;
 }
@@ -333,15 +344,15 @@ static int cmd_check(int argc, char **argv)
         case 't': at = optarg; break;
         case 'j': json = 1; break;
         case 'e': explain = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_TRUSTED;
-        default: return usage(NULL);
+        case 'h': fputs(cli_usage_text, stdout); return EXIT_TRUSTED;
+        default: return cli_usage(NULL);
         }
     }
     if (domain == NULL)
-        return usage("check needs --domain");
+        return cli_usage("check needs --domain");
     if (optind >= argc)
-        return usage("check needs at least one CHAIN file");
-    if (load_store(config, at, &store) != 0)
+        return cli_usage("check needs at least one CHAIN file");
+    if (cli_load_store(config, at, &store) != 0)
         return EXIT_USAGE;
 
     for (int i = optind; i < argc; i++) {
@@ -386,12 +397,12 @@ static int cmd_config_check(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_TRUSTED;
-        default: return usage(NULL);
+        case 'h': fputs(cli_usage_text, stdout); return EXIT_TRUSTED;
+        default: return cli_usage(NULL);
         }
     }
     if (optind != argc - 1)
-        return usage("config-check needs exactly one FILE");
+        return cli_usage("config-check needs exactly one FILE");
     s2s_trust_config_defaults(&cfg);
     if (s2s_trust_config_read_file(argv[optind], &cfg, &err) != 0 ||
         s2s_trust_store_build(&cfg, &store, &err) != 0) {
@@ -409,7 +420,7 @@ static int cmd_config_check(int argc, char **argv)
             cli_put_json_str(stdout, err.text);
             fputs("}\n", stdout);
         }
-        print_error(&err);
+        cli_print_error(&err);
         return EXIT_USAGE;
     }
     s2s_trust_config_free(&cfg);
@@ -443,14 +454,16 @@ static int cmd_config_check(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return usage(NULL);
+        return cli_usage(NULL);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "config-check") == 0)
         return cmd_config_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "probe") == 0)
+        return cli_cmd_probe(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        fputs(usage_text, stdout);
+        fputs(cli_usage_text, stdout);
         return EXIT_TRUSTED;
     }
-    return usage("unknown command");
+    return cli_usage("unknown command");
 }

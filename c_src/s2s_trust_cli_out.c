@@ -102,3 +102,12 @@ void cli_put_json_str(FILE *out, const char *s)
     else
         cli_put_json(out, (const unsigned char *)s, strlen(s));
 }
+
+void cli_json_key(FILE *out, const char *key, int *first)
+{
+    if (!*first)
+        fputc(',', out);
+    *first = 0;
+    cli_put_json_str(out, key);
+    fputc(':', out);
+}

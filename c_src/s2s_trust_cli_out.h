@@ -22,6 +22,9 @@ void cli_put_text_str(FILE *out, const char *s);
 void cli_put_json(FILE *out, const unsigned char *s, size_t len);
 void cli_put_json_str(FILE *out, const char *s); /* NULL writes null */
 
+/* JSON object member name: a comma unless *first, then "key": */
+void cli_json_key(FILE *out, const char *key, int *first);
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t cli_utf8_seq_len(const unsigned char *s, size_t len);
 

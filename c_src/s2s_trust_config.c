@@ -25,6 +25,9 @@ void s2s_trust_config_defaults(s2s_trust_config_t *cfg)
     cfg->max_cert_bytes = 32 * 1024;
     /* Level 2: RSA/DSA/DH >= 2048 bits, ECC >= 224, no SHA-1 signatures. */
     cfg->security_level = 2;
+    /* Verdict cache (s2s_trust_cache.h): 10,000 entries of 64 bytes. */
+    cfg->verdict_cache_size = 10000;
+    cfg->verdict_cache_ttl = 600;
 }
 
 static void paths_free(s2s_trust_paths_t *paths)
@@ -290,6 +293,18 @@ static int read_setting(const reader_t *r, const config_setting_t *s, s2s_trust_
         cfg->verification_time = v;
         return 0;
     }
+    if (strcmp(key, "verdict_cache_size") == 0) {
+        if (read_int(r, s, key, 0, S2S_TRUST_VERDICT_CACHE_SIZE_CEILING, &v) != 0)
+            return -1;
+        cfg->verdict_cache_size = (size_t)v;
+        return 0;
+    }
+    if (strcmp(key, "verdict_cache_ttl") == 0) {
+        if (read_int(r, s, key, 0, S2S_TRUST_VERDICT_CACHE_TTL_CEILING, &v) != 0)
+            return -1;
+        cfg->verdict_cache_ttl = (unsigned)v;
+        return 0;
+    }
     return fail(r, s, "unknown setting '%s'", key);
 }
 
@@ -384,4 +399,33 @@ int s2s_trust_config_read_string(const char *text, const char *name,
                                  s2s_trust_config_t *cfg, s2s_trust_error_t *err)
 {
     return read_common(NULL, text, name ? name : "(string)", cfg, err);
+}
+
+static int add_extra_path(s2s_trust_paths_t *paths, const char *path)
+{
+    s2s_trust_path_t *grown;
+    char *copy = strdup(path);
+
+    if (copy == NULL)
+        return -1;
+    grown = realloc(paths->items, (paths->count + 1) * sizeof *grown);
+    if (grown == NULL) {
+        free(copy);
+        return -1;
+    }
+    paths->items = grown;
+    paths->items[paths->count].path = copy;
+    paths->items[paths->count].line = 0;
+    paths->count++;
+    return 0;
+}
+
+int s2s_trust_config_add_intermediate_file(s2s_trust_config_t *cfg, const char *path)
+{
+    return add_extra_path(&cfg->intermediate_files, path);
+}
+
+int s2s_trust_config_add_crl_file(s2s_trust_config_t *cfg, const char *path)
+{
+    return add_extra_path(&cfg->crl_files, path);
 }

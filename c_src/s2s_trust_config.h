@@ -11,7 +11,8 @@
  *   crl_check ("none" | "if_available" | "require"), max_depth,
  *   max_chain_certs, max_cert_bytes, security_level (0..5),
  *   require_server_auth_eku (bool), insecure_allow_cn_id (bool),
- *   verification_time (date string "YYYY-MM-DD[THH:MM:SSZ]" or seconds).
+ *   verification_time (date string "YYYY-MM-DD[THH:MM:SSZ]" or seconds),
+ *   verdict_cache_size, verdict_cache_ttl (0 = off).
  */
 #ifndef S2S_TRUST_CONFIG_H
 #define S2S_TRUST_CONFIG_H
@@ -56,12 +57,16 @@ typedef struct {
     bool insecure_allow_cn_id;   /* fall back to the subject CN (RFC 9525 forbids it) */
     bool has_verification_time;
     int64_t verification_time;   /* seconds since the epoch, for tests and forensics */
+    size_t verdict_cache_size;   /* verdicts cached per store; 0 = no cache */
+    unsigned verdict_cache_ttl;  /* seconds a cached verdict may live at most; 0 = no cache */
 } s2s_trust_config_t;
 
 /* Hard ceilings: a configuration may lower the limits, never exceed these. */
 #define S2S_TRUST_MAX_DEPTH_CEILING 16
 #define S2S_TRUST_MAX_CHAIN_CERTS_CEILING 32
 #define S2S_TRUST_MAX_CERT_BYTES_CEILING (256 * 1024)
+#define S2S_TRUST_VERDICT_CACHE_SIZE_CEILING 1000000 /* 64 bytes an entry: 64 MB */
+#define S2S_TRUST_VERDICT_CACHE_TTL_CEILING 86400
 
 /* The built-in defaults: system roots, CRLs if given, depth 6, 10 certs, 32 KiB. */
 void s2s_trust_config_defaults(s2s_trust_config_t *cfg);
@@ -75,6 +80,14 @@ int s2s_trust_config_read_file(const char *path, s2s_trust_config_t *cfg,
  * and relative paths are taken relative to the current directory. */
 int s2s_trust_config_read_string(const char *text, const char *name,
                                  s2s_trust_config_t *cfg, s2s_trust_error_t *err);
+
+/* Append one file the configuration file does not name: an intermediates
+ * bundle (the module's learned intermediates, docs/learning.md) or a CRL
+ * (the module's fetched CRLs). It is read like an intermediate_file /
+ * crl_file entry; its errors name the file, with line 0. An absolute path is
+ * expected. 0, or -1 when out of memory (cfg unchanged). */
+int s2s_trust_config_add_intermediate_file(s2s_trust_config_t *cfg, const char *path);
+int s2s_trust_config_add_crl_file(s2s_trust_config_t *cfg, const char *path);
 
 /* Free what the config owns; safe on a defaulted or half-read config. */
 void s2s_trust_config_free(s2s_trust_config_t *cfg);

@@ -46,7 +46,10 @@ void s2s_trust_atoms_init(ErlNifEnv *env)
  * reads files and runs dirty IO-bound. info and reasons only copy metadata
  * and stay on the normal scheduler. */
 static ErlNifFunc nif_funcs[] = {
-    {"open_nif", 1, s2s_trust_open_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"open_nif", 3, s2s_trust_open_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    /* Blocks on the network for up to its total deadline (at most 60 s). */
+    {"probe_nif", 6, s2s_trust_probe_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"learn_examine_nif", 2, s2s_trust_learn_examine_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"info_nif", 1, s2s_trust_info_nif, 0},
     {"verify_nif", 3, s2s_trust_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"verify_batch_nif", 2, s2s_trust_verify_batch_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},

@@ -70,6 +70,8 @@ ERL_NIF_TERM s2s_trust_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 ERL_NIF_TERM s2s_trust_verify_batch_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_reasons_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_probe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_learn_examine_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 /* Longest batch one verify_batch_nif call accepts. s2s_trust.erl sends
  * chunks of 16; the cap stops a direct caller from pinning a dirty

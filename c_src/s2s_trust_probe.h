@@ -34,7 +34,9 @@ typedef enum {
 
 typedef enum {
     S2S_TRUST_PROBE_OK = 0,           /* TLS established, chain captured */
-    S2S_TRUST_PROBE_BAD_ADDRESS,      /* the address is not a numeric IPv4/IPv6 literal */
+    S2S_TRUST_PROBE_BAD_ADDRESS,      /* the address is not a numeric IPv4/IPv6 literal (or the
+                                         request is unusable: port 0, unknown mode, a domain or
+                                         from that is not an A-label DNS name) */
     S2S_TRUST_PROBE_CONNECT_FAILED,   /* refused, unreachable, reset before the stream */
     S2S_TRUST_PROBE_TIMEOUT,          /* a deadline passed; `stage` says in which phase */
     S2S_TRUST_PROBE_CLOSED,           /* the peer closed the connection early */

@@ -73,8 +73,38 @@ static ERL_NIF_TERM config_error(ErlNifEnv *env, const s2s_trust_error_t *err)
                          enif_make_int(env, err->line), s2s_trust_make_str(env, err->text)));
 }
 
+/* Append each file of `list` (binary absolute file names) with `add`.
+ * 0, or the exception term in *excp. */
+static int add_extra_files(ErlNifEnv *env, ERL_NIF_TERM list, int argn, s2s_trust_config_t *cfg,
+                           int (*add)(s2s_trust_config_t *, const char *), ERL_NIF_TERM *excp)
+{
+    ERL_NIF_TERM head;
+    ErlNifBinary bin;
+    unsigned len;
+    char path[4096];
+
+    if (!enif_get_list_length(env, list, &len) || len > 64) {
+        *excp = EXCP_BADARG_N(env, argn, "expected a list of at most 64 file names");
+        return -1;
+    }
+    while (enif_get_list_cell(env, list, &head, &list)) {
+        if (!enif_inspect_binary(env, head, &bin) || bin.size == 0 || bin.size >= sizeof path ||
+            memchr(bin.data, '\0', bin.size) != NULL || bin.data[0] != '/') {
+            *excp = EXCP_BADARG_N(env, argn, "expected absolute binary file names without NUL bytes");
+            return -1;
+        }
+        memcpy(path, bin.data, bin.size);
+        path[bin.size] = '\0';
+        if (add(cfg, path) != 0) {
+            *excp = EXCP_ERROR(env, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 ERL_NIF_TERM s2s_trust_open_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{/* (Path :: binary() | default) */
+{/* (Path :: binary() | default, ExtraIntermediateFiles :: [binary()], ExtraCrlFiles :: [binary()]) */
     ErlNifBinary bin;
     char *path = NULL;
     s2s_trust_config_t cfg;
@@ -113,6 +143,9 @@ ERL_NIF_TERM s2s_trust_open_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
         goto done;
     }
 
+    if (add_extra_files(env, argv[1], 1, &cfg, s2s_trust_config_add_intermediate_file, &ret) != 0 ||
+        add_extra_files(env, argv[2], 2, &cfg, s2s_trust_config_add_crl_file, &ret) != 0)
+        goto done;
     s2s_trust_ssl_err_clear();
     if (s2s_trust_store_build(&cfg, &store, &err) != 0) {
         ret = config_error(env, &err);

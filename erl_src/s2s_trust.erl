@@ -18,10 +18,11 @@
 %%% was wrong (format_error/2).
 -module(s2s_trust).
 
--export([open/1, verify/3, verify_batch/2, explain/3, info/1, reasons/0,
-         format_reason/1, format_error/2]).
+-export([open/1, open/2, verify/3, verify_batch/2, explain/3, info/1, reasons/0,
+         format_reason/1, format_error/2, probe/5, probe/6, learn_examine/2]).
 
--export_type([store/0, reason/0, verdict/0, details/0, info/0]).
+-export_type([store/0, reason/0, verdict/0, details/0, info/0, probe_info/0,
+              probe_status/0, learn_fate/0]).
 
 %% A resource term: cheap to copy, store in persistent_term or send.
 -opaque store() :: reference().
@@ -70,6 +71,17 @@
                               insecure_allow_cn_id := boolean(),
                               verification_time := integer() | undefined}}.
 
+-type probe_status() :: bad_address | connect_failed | timeout | closed | protocol
+                      | no_starttls | too_large | tls_failed | no_certificate | internal.
+
+-type probe_info() :: #{stage := atom(), detail := binary() | undefined,
+                        tls_version := binary() | undefined, cipher := binary() | undefined,
+                        alpn := binary() | undefined, starttls_offered := boolean(),
+                        starttls_required := boolean(), elapsed_ms := non_neg_integer()}.
+
+%% What s2s_trust_learn.h decided for one certificate a server sent.
+-type learn_fate() :: keep | leaf | known | not_ca | self_issued | untrusted | malformed.
+
 %% Chains per NIF call in verify_batch/2. Each NIF call runs on a dirty CPU
 %% scheduler for as long as its chains take (a hostile peer's RSA-16384
 %% chain costs milliseconds); meanwhile the calling process can be neither
@@ -109,13 +121,87 @@
 %% built-in defaults (the system roots). Reads files: runs on a dirty I/O
 %% scheduler.
 -spec open(file:filename_all() | default) -> {ok, store()} | {error, reason()}.
-open(default) ->
-    ?NIF_CALL(s2s_trust_nif:open_nif(default), [default]);
-open(ConfigFile) ->
-    case filename_to_binary(ConfigFile) of
-        {ok, Path} -> ?NIF_CALL(s2s_trust_nif:open_nif(Path), [ConfigFile]);
-        {badarg, Text} -> ?BADARG(1, Text, [ConfigFile])
+open(Config) ->
+    open(Config, #{}).
+
+%% open/1, with more files than the configuration names, read as if it
+%% listed them: mod_s2s_trust adds the intermediates it has learned
+%% (docs/learning.md) and the CRLs it has fetched. Absolute paths; an
+%% error in one names that file (line 0).
+-type extra() :: #{intermediate_files => [file:filename_all()],
+                   crl_files => [file:filename_all()]}.
+-spec open(file:filename_all() | default, extra()) -> {ok, store()} | {error, reason()}.
+open(Config, Extra) ->
+    Args = [Config, Extra],
+    case extra_files(Extra) of
+        {badarg, Text} -> ?BADARG(2, Text, Args);
+        {ok, Inter, Crls} ->
+            case Config of
+                default -> ?NIF_CALL(s2s_trust_nif:open_nif(default, Inter, Crls), Args);
+                _ ->
+                    case filename_to_binary(Config) of
+                        {ok, Path} -> ?NIF_CALL(s2s_trust_nif:open_nif(Path, Inter, Crls), Args);
+                        {badarg, Text} -> ?BADARG(1, Text, Args)
+                    end
+            end
     end.
+
+extra_files(Extra) when is_map(Extra) ->
+    case maps:keys(maps:without([intermediate_files, crl_files], Extra)) of
+        [] ->
+            case {file_list(maps:get(intermediate_files, Extra, [])),
+                  file_list(maps:get(crl_files, Extra, []))} of
+                {{ok, I}, {ok, C}} -> {ok, I, C};
+                {{badarg, _} = B, _} -> B;
+                {_, B} -> B
+            end;
+        _ ->
+            {badarg, "expected a map with keys intermediate_files and crl_files only"}
+    end;
+extra_files(_) ->
+    {badarg, "expected a map of extra files"}.
+
+file_list(Files) when is_list(Files) ->
+    Bins = [filename_to_binary(F) || F <- Files],
+    case [T || {badarg, T} <- Bins] of
+        [] -> {ok, [B || {ok, B} <- Bins]};
+        [T | _] -> {badarg, T}
+    end;
+file_list(_) ->
+    {badarg, "expected a list of file names"}.
+
+%% Open an s2s stream to Address:Port as a federating server would, for
+%% Domain, and bring back the certificate chain its server presents (leaf
+%% first, as sent). Blocks the caller for at most TotalMs, on a dirty I/O
+%% scheduler. From is our own domain for the stream header (probe/5 sends
+%% none). A peer's misbehaviour is a value.
+-spec probe(domain(), inet:ip_address() | binary(), inet:port_number(),
+            starttls | direct_tls, pos_integer()) ->
+          {ok, [der()], probe_info()} | {error, probe_status(), probe_info()}.
+probe(Domain, Address, Port, Mode, TotalMs) ->
+    probe(Domain, <<>>, Address, Port, Mode, TotalMs).
+
+-spec probe(domain(), binary(), inet:ip_address() | binary(), inet:port_number(),
+            starttls | direct_tls, pos_integer()) ->
+          {ok, [der()], probe_info()} | {error, probe_status(), probe_info()}.
+probe(Domain, From, Address, Port, Mode, TotalMs) ->
+    Args = [Domain, From, Address, Port, Mode, TotalMs],
+    Addr = case Address of
+               A when is_tuple(A) -> list_to_binary(inet:ntoa(A));
+               B -> B
+           end,
+    case to_binary(Domain) of
+        {ok, D} -> ?NIF_CALL(s2s_trust_nif:probe_nif(D, From, Addr, Port, Mode, TotalMs), Args);
+        error -> ?BADARG(1, "expected a domain (binary or string)", Args)
+    end.
+
+%% For each certificate of Chain (as a server sent it, leaf first): may it
+%% join the store's pool of intermediates (keep), and if not, why not
+%% (s2s_trust_learn.h). Never raises for the certificates' content.
+-spec learn_examine(store(), [der()]) ->
+          [{learn_fate(), OpensslCode :: integer(), Text :: binary() | undefined}].
+learn_examine(Store, Chain) ->
+    ?NIF_CALL(s2s_trust_nif:learn_examine_nif(Store, Chain), [Store, Chain]).
 
 %% Is `Chain` (DER, leaf first, often the leaf alone) a chain the store
 %% trusts, naming `Domain`?

@@ -11,11 +11,11 @@
 %%% them into error_info.
 -module(s2s_trust_nif).
 
--export([open_nif/1, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
-         reasons_nif/0]).
+-export([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
+         reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
 
--nifs([open_nif/1, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
-       reasons_nif/0]).
+-nifs([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
+       reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
 
 -on_load(init/0).
 
@@ -50,8 +50,15 @@ beam_dir() ->
 
 %% Stubs, replaced by the library at load time.
 
--spec open_nif(binary() | default) -> {ok, reference()} | {error, term()}.
-open_nif(_Path) -> erlang:nif_error(not_loaded).
+-spec open_nif(binary() | default, [binary()], [binary()]) -> {ok, reference()} | {error, term()}.
+open_nif(_Path, _ExtraIntermediateFiles, _ExtraCrlFiles) -> erlang:nif_error(not_loaded).
+
+-spec probe_nif(binary(), binary(), binary(), 1..65535, starttls | direct_tls, pos_integer()) ->
+          {ok, [binary()], map()} | {error, atom(), map()}.
+probe_nif(_Domain, _From, _Address, _Port, _Mode, _TotalMs) -> erlang:nif_error(not_loaded).
+
+-spec learn_examine_nif(reference(), [binary()]) -> [{atom(), integer(), binary() | undefined}].
+learn_examine_nif(_Store, _Chain) -> erlang:nif_error(not_loaded).
 
 -spec info_nif(reference()) -> map().
 info_nif(_Store) -> erlang:nif_error(not_loaded).

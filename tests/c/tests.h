@@ -40,9 +40,33 @@
     X(test_verify_details)                        \
     X(test_verify_time_is_settable)               \
     X(test_verify_threads_share_store)           \
+    X(test_cache_entries_and_expiry)              \
+    X(test_cache_bounded_lru)                     \
+    X(test_cache_keys)                            \
+    X(test_cache_windows_follow_certificate_times) \
+    X(test_cache_time_checks_bite_at_the_edge)    \
+    X(test_cache_verify_equivalence)              \
+    X(test_cache_bypass_and_off)                  \
+    X(test_cache_threads)                         \
+    X(test_cache_fuzz_corpus_equivalence)         \
+    X(test_presig_pairs_recorded)                 \
+    X(test_presig_equivalent_on_the_pki)          \
+    X(test_presig_checks_still_bite)              \
+    X(test_presig_fuzz_corpus_equivalence)        \
+    X(test_xmpp_stream_real_servers)              \
+    X(test_xmpp_stream_namespaces_and_layout)     \
+    X(test_xmpp_stream_proceed_stops_exactly)     \
+    X(test_xmpp_stream_errors_and_endings)        \
+    X(test_xmpp_stream_hostile)                   \
+    X(test_xmpp_stream_bounds)                    \
+    X(test_resolve_srv_parse)                     \
+    X(test_resolve_srv_order)                     \
     X(test_limits_thousands_of_names)             \
     X(test_limits_many_name_constraints)          \
-    X(test_limits_large_rsa_key)
+    X(test_limits_large_rsa_key)                  \
+    X(test_learn_keeps_what_reaches_an_anchor)    \
+    X(test_learn_refuses_untrusted_and_roots)     \
+    X(test_learn_hostile_input)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)

@@ -552,9 +552,9 @@ badarg_nif_direct(Ctx) ->
     S = store(Ctx, base),
     G = leaf(Ctx, "good"),
     N = s2s_trust_nif,
-    assert_nif_badarg(fun() -> N:open_nif(42) end, 0),
-    assert_nif_badarg(fun() -> N:open_nif("/etc/x.cfg") end, 0),
-    assert_nif_badarg(fun() -> N:open_nif(<<"/etc/x", 0, ".cfg">>) end, 0),
+    assert_nif_badarg(fun() -> N:open_nif(42, [], []) end, 0),
+    assert_nif_badarg(fun() -> N:open_nif("/etc/x.cfg", [], []) end, 0),
+    assert_nif_badarg(fun() -> N:open_nif(<<"/etc/x", 0, ".cfg">>, [], []) end, 0),
     assert_nif_badarg(fun() -> N:info_nif(make_ref()) end, 0),
     [begin
          assert_nif_badarg(fun() -> N:F(make_ref(), <<"good.test">>, G) end, 0),

@@ -15,7 +15,10 @@
 # $(BUILD)/fuzz/; c_src/Makefile stays the one place for the real build.
 # docs/testing.md, "Fuzzing and sanitizers", says what each harness asserts.
 
-FUZZ_HARNESSES := fuzz_verify fuzz_identity fuzz_config
+FUZZ_HARNESSES := fuzz_verify fuzz_identity fuzz_config fuzz_stream
+# Harnesses whose seeds mkseeds.py derives from a PKI; fuzz_stream's seeds
+# are server bytes (captured in the probe lab) and hand-written variants.
+FUZZ_PKI_HARNESSES := fuzz_verify fuzz_identity fuzz_config
 FUZZ_SECONDS    ?= 60
 FUZZ_CI_SECONDS ?= 20
 FUZZ_HERE   := $(TOP)/tests/fuzz
@@ -37,7 +40,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wext
                -Ic_src -DFUZZ_PKI_DEFAULT='"$(FUZZ_PKI)"' $(shell pkg-config --cflags $(FUZZ_PKGS))
 FUZZ_LIBS   := $(shell pkg-config --libs $(FUZZ_PKGS))
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CORE   := $(addprefix c_src/s2s_trust_,error.c verdict.c config.c store.c identity.c verify.c)
+FUZZ_CORE   := $(addprefix c_src/s2s_trust_,error.c verdict.c config.c store.c identity.c verify.c xmpp_stream.c)
 FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
 FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
 
@@ -48,12 +51,16 @@ FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz
 FUZZ_MAXLEN_fuzz_verify   := 16384
 FUZZ_MAXLEN_fuzz_identity := 4096
 FUZZ_MAXLEN_fuzz_config   := 4096
+# A stream input is what a server sends before TLS: a header and features
+# are under 1 KB; 8 KB passes the 4 KB tag bound with room.
+FUZZ_MAXLEN_fuzz_stream   := 8192
 # fuzz_config names its files relative to the current directory (seeds say
 # "root.pem"), so it runs inside the PKI directory; every path given to a
 # binary is therefore absolute.
 FUZZ_CWD_fuzz_verify   := $(TOP)
 FUZZ_CWD_fuzz_identity := $(TOP)
 FUZZ_CWD_fuzz_config   := $(FUZZ_PKI)
+FUZZ_CWD_fuzz_stream   := $(TOP)
 
 # Leak checking on: every input must free what it allocated (lsan.supp: one
 # known libconfig 1.5 leak).
@@ -127,4 +134,4 @@ fuzz-seeds: pki
 	rm -rf $(FUZZ_OUT)/seeds
 	python3 tests/fuzz/mkseeds.py $(PKI) $(FUZZ_OUT)/seeds
 	rm -rf $(FUZZ_HERE)/pki && cp -r $(FUZZ_OUT)/seeds/pki $(FUZZ_HERE)/pki
-	$(foreach h,$(FUZZ_HARNESSES),mkdir -p $(FUZZ_CORPUS)/$(h) && cp $(FUZZ_OUT)/seeds/$(h)/* $(FUZZ_CORPUS)/$(h)/;)
+	$(foreach h,$(FUZZ_PKI_HARNESSES),mkdir -p $(FUZZ_CORPUS)/$(h) && cp $(FUZZ_OUT)/seeds/$(h)/* $(FUZZ_CORPUS)/$(h)/;)

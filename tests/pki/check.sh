@@ -16,8 +16,8 @@ bad() { echo "check: $*" >&2; FAILS=$((FAILS + 1)); }
 
 LEAVES=(good good-rsa serverauth clientauth noeku expired notyet selfsigned unknownroot
     wrongname wildcard partialwild xmppaddr xmppjid srvid srvclient cnonly cnsan idn
-    nonca ncok ncbad ncxmpp ncsrv cnuri revoked nulsan rsa1024 sha1 badsig deep)
-AUTHS=(root inter root2 inter2 inter-nc notca deep-1 deep-2 deep-3 deep-4 deep-5 deep-6
+    nonca ncok ncbad ncxmpp ncsrv cnuri revoked nulsan rsa1024 sha1 badsig deep learnme)
+AUTHS=(root inter root2 inter2 inter-nc inter-new inter-new2 notca deep-1 deep-2 deep-3 deep-4 deep-5 deep-6
     deep-7 deep-8)
 
 # ---- files ---------------------------------------------------------------
@@ -97,6 +97,11 @@ expect selfsigned 18                       # self-signed certificate (depth 0)
 out=$(openssl verify -CAfile root.pem -purpose sslserver unknownroot.pem 2>&1)
 grep -q '^error 20 at ' <<<"$out" || bad "unknownroot alone: want error 20, got: $out"
 expect unknownroot 19                      # self-signed certificate in chain
+# learnme's intermediate is in no pool: the leaf alone does not verify with
+# pool.pem, its own chain does (docs/learning.md).
+out=$(openssl verify -CAfile root.pem -untrusted pool.pem -purpose sslserver learnme.pem 2>&1)
+grep -q '^error 20 at ' <<<"$out" || bad "learnme with the pool: want error 20, got: $out"
+expect learnme 0
 expect wrongname 0
 host wrongname 62 wrongname.test
 host wildcard 0 a.wild.test

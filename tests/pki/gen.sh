@@ -179,6 +179,15 @@ authority inter root inter_ext "s2s-trust Test Intermediate"
 authority inter2 root2 inter_ext "s2s-trust Untrusted Intermediate"
 authority inter-nc root nc_ext "s2s-trust Name-Constrained Intermediate"
 authority notca root notca_ext "s2s-trust Not A CA"
+# Under the trusted root but in no pool: a peer's chain through one of these
+# validates only once the module has learned the intermediate from the peer's
+# own server (docs/learning.md). Two, so one test peer can send its chain and
+# another withhold it without the first peer's teaching the second's.
+authority inter-new root inter_ext "s2s-trust Unpooled Intermediate"
+authority inter-new2 root inter_ext "s2s-trust Unpooled Intermediate 2"
+# Names (crlDistributionPoints) where the root publishes its CRL, on the
+# loopback address tests/e2e/test_crl.sh serves CRLs from (docs/crl.md).
+authority inter-crl root inter_crl_ext "s2s-trust CRL-Publishing Intermediate"
 prev=root
 for i in 1 2 3 4 5 6 7 8; do
     authority "deep-$i" "$prev" deep_ext "s2s-trust Deep $i"
@@ -198,6 +207,7 @@ leaf expired inter san=DNS:expired.test start=20200101000000Z end=20210101000000
 leaf notyet inter san=DNS:notyet.test start=20400101000000Z end=20410101000000Z
 leaf selfsigned self san=DNS:selfsigned.test
 leaf unknownroot inter2 san=DNS:unknownroot.test
+leaf learnme inter-new san=DNS:learnme.test
 leaf wrongname inter san=DNS:other.test
 leaf wildcard inter 'san=DNS:*.wild.test'
 leaf partialwild inter 'san=DNS:f*.pwild.test'
@@ -226,6 +236,9 @@ leaf ncsrv inter-nc "san=otherName:$SRV;IA5STRING:_xmpp-server.victim.test" 'cn=
 # A URI SAN is still a SAN: no CN fallback, even with insecure_allow_cn_id.
 leaf cnuri inter san=URI:xmpp:cnuri.test cn=cnuri.test
 leaf revoked inter san=DNS:revoked.test
+# Names where inter-crl publishes the CRL that covers it, as Let's Encrypt
+# leaves do (docs/crl.md).
+leaf crlleaf inter-crl san=DNS:crlleaf.test ext=leaf_crl_ext
 leaf rsa1024 inter san=DNS:rsa1024.test key=rsa1024
 leaf sha1 inter san=DNS:sha1.test md=sha1
 leaf deep deep-8 san=DNS:deep.test
