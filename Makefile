@@ -16,7 +16,7 @@ PKI      := $(BUILD)/test/pki
 
 DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
                 openssl pkg-config gcc make python3 valgrind clang libclang-rt-14-dev \
-                ejabberd prosody lua-unbound
+                ejabberd prosody lua-unbound chromium chromium-driver
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
@@ -112,20 +112,43 @@ test-pki: pki
 	bash tests/pki/check.sh $(PKI)
 
 # Real servers on loopback: the harness's own smoke test (stock ejabberd and
-# Prosody), then the module inside ejabberd.
+# Prosody), then the module inside ejabberd. Every lab run takes the lab lock:
+# the lab's addresses and ports are fixed, so two runs (two checkouts, or a
+# developer's run beside CI's) must never overlap.
+LAB_LOCK := flock /tmp/s2s-lab.lock
 test-e2e: all pki package
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_lab.sh
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_module.sh
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_package.sh
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_failclosed.sh
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_load.sh
-	LAB_PKI_FROM=$(PKI) bash tests/e2e/test_cluster.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_lab.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_module.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_package.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_failclosed.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_load.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_cluster.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_learn.sh
 
-test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e
+# s2s-trust probe against real servers and hostile listeners on its own
+# 127.0.0.5x addresses; the flock keeps it from overlapping another lab run.
+.PHONY: test-probe
+test-probe: c pki
+	LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/probe/test_probe.sh
+
+# CRL refresh (docs/crl.md): ejabberd fetching CRLs from a python3 http.server
+# on 127.0.0.40:18089 (the address the test PKI names); own LAB_DIR, flocked.
+.PHONY: test-crl
+test-crl: all pki
+	LAB_DIR=/tmp/s2s-lab-crl LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/e2e/test_crl.sh
+
+# The posture audit and the web admin page (docs/audit.md, docs/webadmin.md):
+# ejabberd with the module, the page driven in headless Chromium; own
+# LAB_DIR, flocked; screenshots in _build/test/webadmin/.
+.PHONY: test-webadmin
+test-webadmin: all pki
+	LAB_DIR=/tmp/s2s-lab-webadmin LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/webadmin/test_webadmin.sh
+
+test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e test-probe test-crl test-webadmin
 
 # The main job: ejabberd with the module, a trusted and an untrusted peer.
 demo: all pki
-	LAB_PKI_FROM=$(PKI) bash tests/demo/run.sh
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/demo/run.sh
 
 # The trust engine alone, through the CLI.
 demo-cli: all

@@ -27,9 +27,13 @@
 %% run inside s2s stream processes (ejabberd_s2s_{in,out}:update_state/2)
 -export([report_stream/4, close_stream/3]).
 %% ejabberdctl / mod_http_api commands
--export([violators/0, export/1, forget/1, reload_trust/0, check/1]).
+-export([violators/0, export/1, forget/1, reload_trust/0, check/1, learned/0]).
+%% for mod_s2s_trust_learn
+-export([store/1, learned_changed/0]).
 %% called on every cluster node by reload_trust/0
 -export([reload_local/0]).
+%% for mod_s2s_trust_crl: a CRL copy changed
+-export([rebuild_and_recheck/0]).
 %% for tests and the decision table in docs/
 -export([decide/3, refusal_text/2, pkix_reason/1]).
 
@@ -59,15 +63,23 @@
 start(Host, Opts) ->
     ok = mod_s2s_trust_violators:init(),
     ok = mod_s2s_trust_throttle:start(),
+    ok = mod_s2s_trust_learn:init_table(),
+    ok = mod_s2s_trust_learn:start(),
+    %% The bundle is derived from the table; rewrite it so that it matches
+    %% what Mnesia holds after a restart or a copy from another node.
+    ok = mod_s2s_trust_learn:write_pem(),
+    ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
     load_store(Host, Opts),
     ejabberd_hooks:add(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     ejabberd_commands:register_commands(?MODULE, commands()),
+    ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
     ok.
 
 stop(Host) ->
+    mod_s2s_trust_webadmin:stop(Host),
     ejabberd_hooks:delete(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:delete(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:delete(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
@@ -75,6 +87,8 @@ stop(Host) ->
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false ->
             ejabberd_commands:unregister_commands(commands()),
+            mod_s2s_trust_learn:stop(),
+            mod_s2s_trust_crl:stop(),
             mod_s2s_trust_throttle:stop();
         true ->
             ok
@@ -97,10 +111,34 @@ mod_opt_type(mode) ->
 mod_opt_type(exempt) ->
     econf:list(econf:domain(), [unique]);
 mod_opt_type(log_file) ->
-    econf:either(econf:enum([none]), econf:file(write)).
+    econf:either(econf:enum([none]), econf:file(write));
+mod_opt_type(learn_intermediates) ->
+    econf:bool();
+mod_opt_type(learn_wait) ->
+    econf:int(0, 60000);
+mod_opt_type(probe_timeout) ->
+    econf:int(100, 60000);
+mod_opt_type(probe_interval) ->
+    econf:int(1, 86400);
+mod_opt_type(max_learned) ->
+    econf:int(1, 1000);
+mod_opt_type(crl_refresh) ->
+    econf:bool();
+mod_opt_type(crl_refresh_interval) ->
+    econf:int(5, 604800);
+mod_opt_type(crl_fetch_timeout) ->
+    econf:int(1000, 120000);
+mod_opt_type(crl_max_size) ->
+    econf:int(1024, 104857600);
+mod_opt_type(crl_missing) ->
+    econf:enum([warn, refuse]).
 
 mod_options(_Host) ->
-    [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none}].
+    [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
+     {learn_intermediates, true}, {learn_wait, 5000}, {probe_timeout, 8000},
+     {probe_interval, 300}, {max_learned, 64},
+     {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
+     {crl_max_size, 10485760}, {crl_missing, warn}].
 
 mod_doc() ->
     #{desc =>
@@ -124,7 +162,45 @@ mod_doc() ->
                       "stream is still recorded, as exempted."}},
            {log_file,
             #{value => "none | Path",
-              desc => "Append one JSON object per violation to this file."}}],
+              desc => "Append one JSON object per violation to this file."}},
+           {learn_intermediates,
+            #{value => "true | false",
+              desc => "On unknown_issuer, fetch the chain the peer's own s2s server sends "
+                      "and keep the intermediates that chain to a trusted root "
+                      "(docs/learning.md). The default is true."}},
+           {learn_wait,
+            #{value => "Milliseconds",
+              desc => "How long a stream waits for that completion (default 5000); "
+                      "a slower probe still serves later streams."}},
+           {probe_timeout,
+            #{value => "Milliseconds",
+              desc => "Total deadline of one probe of a peer's server (default 8000)."}},
+           {probe_interval,
+            #{value => "Seconds",
+              desc => "A domain's server is probed at most once per interval (default 300)."}},
+           {max_learned,
+            #{value => "Number",
+              desc => "Most learned intermediates kept; the oldest goes first (default 64)."}},
+           {crl_refresh,
+            #{value => "true | false",
+              desc => "Fetch the CRLs that the store's intermediates and peers' leaves name "
+                      "(http:// distribution points), keep the last good copy in the spool "
+                      "and rebuild the stores when one changes (docs/crl.md). Default true."}},
+           {crl_refresh_interval,
+            #{value => "Seconds",
+              desc => "How often each CRL is fetched (sooner when its nextUpdate comes "
+                      "first); also on s2s_trust_reload. Default 10800."}},
+           {crl_fetch_timeout,
+            #{value => "Milliseconds",
+              desc => "Deadline of one CRL fetch, redirects included (default 15000)."}},
+           {crl_max_size,
+            #{value => "Bytes",
+              desc => "Largest CRL fetched; a longer answer is a failure (default 10485760)."}},
+           {crl_missing,
+            #{value => "warn | refuse",
+              desc => "A peer covered by a CRL that could not be fetched or is past its "
+                      "nextUpdate: 'warn' logs and lets the trust config's crl_check "
+                      "decide; 'refuse' refuses it as crl_unavailable. Default warn."}}],
       example =>
           ["modules:",
            "  mod_s2s_dialback: {}",
@@ -140,7 +216,7 @@ mod_doc() ->
 %% authentication; the global GC an update costs happens on reloads only.
 load_store(Host, Opts) ->
     Config = gen_mod:get_opt(trust_config, Opts),
-    case s2s_trust:open(Config) of
+    case open_with_learned(Config) of
         {ok, Store} ->
             persistent_term:put({?MODULE, store, Host}, Store),
             #{anchors := A, intermediates := I, crls := C} = s2s_trust:info(Store),
@@ -160,6 +236,32 @@ load_store(Host, Opts) ->
             end,
             {error, Text}
     end.
+
+%% The configured store plus what was learned; a learned bundle that does
+%% not load (a disk fault) must not cost the host its configured store.
+open_with_learned(Config) ->
+    %% mod_s2s_trust_crl:open/2 = s2s_trust:open/2 plus the fetched CRL copies.
+    case mod_s2s_trust_learn:extra_files() of
+        [] ->
+            mod_s2s_trust_crl:open(Config, []);
+        Extra ->
+            case mod_s2s_trust_crl:open(Config, Extra) of
+                {ok, _} = Ok ->
+                    Ok;
+                {error, Reason} ->
+                    ?LOG_ERROR("mod_s2s_trust: learned intermediates not loaded: ~ts",
+                               [s2s_trust:format_reason(Reason)]),
+                    mod_s2s_trust_crl:open(Config, [])
+            end
+    end.
+
+%% The learned table changed (here or on another node): rebuild this
+%% node's bundle and every host's store from it.
+learned_changed() ->
+    ok = mod_s2s_trust_learn:write_pem(),
+    [load_store(H, gen_mod:get_module_opts(H, ?MODULE))
+     || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
+    ok.
 
 config_name(default) -> <<"built-in defaults">>;
 config_name(Path) -> Path.
@@ -267,7 +369,9 @@ guarded(Dir, Host, RServer, Fun) ->
     end.
 
 check_stream(Dir, Host, RServer, State) ->
-    {Verdict, Details} = judge(Host, RServer, peer_chain(State)),
+    Chain = peer_chain(State),
+    {Verdict, Details} = mod_s2s_trust_crl:check_chain(   % notes CRL points; crl_missing
+                           Host, Chain, complete_chain(Host, RServer, Chain, judge(Host, RServer, Chain))),
     Opts = #{mode => mode(Host),
              exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
     case decide(Verdict, RServer, Opts) of
@@ -279,6 +383,30 @@ check_stream(Dir, Host, RServer, State) ->
             {error, Reason} = Verdict,
             {refuse, Reason, maps:get(detail, Details, <<>>)}
     end.
+
+%% unknown_issuer may only mean our pool lacks the peer's intermediate:
+%% ask the peer's own server for it (mod_s2s_trust_learn), then judge the
+%% same leaf again against the grown store. Otherwise the details say why
+%% the chain could not be completed.
+complete_chain(Host, RServer, [_ | _] = Chain, {{error, unknown_issuer}, Details} = Judged) ->
+    case gen_mod:get_module_opt(Host, ?MODULE, learn_intermediates) of
+        false ->
+            Judged;
+        true ->
+            Wait = gen_mod:get_module_opt(Host, ?MODULE, learn_wait),
+            case mod_s2s_trust_learn:complete(Host, RServer, Wait) of
+                {learned, _} = Learned ->
+                    {V2, D2} = judge(Host, RServer, Chain),
+                    {V2, D2#{completion => mod_s2s_trust_learn:outcome_text(RServer, Learned)}};
+                {error, _} = Why ->
+                    Text = mod_s2s_trust_learn:outcome_text(RServer, Why),
+                    Detail = maps:get(detail, Details, <<>>),
+                    {{error, unknown_issuer},
+                     Details#{completion => Text, detail => <<Detail/binary, "; ", Text/binary>>}}
+            end
+    end;
+complete_chain(_Host, _RServer, _Chain, Judged) ->
+    Judged.
 
 judge(_Host, _RServer, []) ->
     {{error, no_certificate}, #{detail => <<"the stream has no TLS certificate">>}};
@@ -370,6 +498,7 @@ pkix_reason(Why) ->
 %%%===================================================================
 
 note(Dir, _Host, RServer, Verdict, Outcome, Details) ->
+    mod_s2s_trust_webadmin:count(Dir, Outcome),   % never raises
     Now = erlang:system_time(second),
     Reason = case Verdict of ok -> ok; {error, R} -> R end,
     Record = record_details(Details),
@@ -398,7 +527,7 @@ held_text(N) -> io_lib:format("; ~b more since the last report, not logged", [N]
 %% bounded (a hostile certificate can carry thousands of names).
 record_details(Details) ->
     Keep = [detail, subject, issuer, not_before, not_after, openssl_code, openssl_text,
-            depth, matched_by, domain, source],
+            depth, matched_by, domain, source, completion],
     Base = maps:with(Keep, Details),
     Names = lists:sublist(maps:get(names, Details, []), 32),
     Chain = lists:sublist(maps:get(chain, Details, []), 8),
@@ -463,10 +592,30 @@ commands() ->
         module = ?MODULE, function = reload_trust, args = [],
         result = {res, restuple}},
      #ejabberd_commands{
+        name = s2s_trust_learned, tags = [s2s], policy = admin,
+        desc = "List the intermediate certificates learned from peers' servers",
+        module = ?MODULE, function = learned, args = [],
+        result = {learned, {list, {intermediate, {tuple, [{subject, string},
+                                                         {learned_from, string},
+                                                         {learned_at, string},
+                                                         {sha256, string}]}}}}},
+     #ejabberd_commands{
         name = s2s_trust_check, tags = [s2s], policy = admin,
         desc = "Explain the last certificate verdict for a remote domain",
         module = ?MODULE, function = check, args = [{domain, binary}],
-        result = {explanation, string}}].
+        result = {explanation, string}},
+     #ejabberd_commands{
+        name = s2s_trust_audit, tags = [s2s], policy = admin,
+        desc = "Audit this server's s2s posture per virtual host (text or json)",
+        module = mod_s2s_trust_audit, function = audit, args = [{format, binary}],
+        args_example = [<<"text">>],
+        result = {audit, string}}].
+
+learned() ->
+    [{mod_s2s_trust_format:text_escape(S), mod_s2s_trust_format:text_escape(D),
+      mod_s2s_trust_format:iso8601(T), binary:encode_hex(F)}
+     || #{subject := S, learned_from := D, learned_at := T, fingerprint := F}
+            <- mod_s2s_trust_learn:learned()].
 
 violators() ->
     [mod_s2s_trust_format:violator_row(V) || V <- mod_s2s_trust_violators:all()].
@@ -527,6 +676,11 @@ reload_trust() ->
     end.
 
 reload_local() ->
+    %% Fetch every CRL first (bounded; a failure keeps the copy, and is logged).
+    _ = mod_s2s_trust_crl:refresh(),
+    rebuild_and_recheck().
+
+rebuild_and_recheck() ->
     Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
     Errors = [{H, E} || H <- Hosts,
                         {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],

@@ -29,6 +29,28 @@ opts_test_() ->
       ?_assertEqual(none, valid(log_file, none)),
       ?_assertEqual(<<"/tmp/s2s_trust.jsonl">>, valid(log_file, <<"/tmp/s2s_trust.jsonl">>)),
       ?_assertMatch({refused, _}, invalid(log_file, 42)),
-      ?_assertEqual([{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none}],
-                    mod_s2s_trust:mod_options(<<"a.test">>)),
-      ?_assertMatch(#{desc := _, opts := [_, _, _, _]}, mod_s2s_trust:mod_doc())]}.
+      ?_assertEqual(true, valid(learn_intermediates, true)),
+      ?_assertMatch({refused, _}, invalid(learn_intermediates, maybe)),
+      ?_assertEqual(5000, valid(learn_wait, 5000)),
+      ?_assertMatch({refused, _}, invalid(learn_wait, -1)),
+      ?_assertMatch({refused, _}, invalid(learn_wait, 600000)),
+      ?_assertMatch({refused, _}, invalid(probe_timeout, 10)),
+      ?_assertMatch({refused, _}, invalid(probe_interval, 0)),
+      ?_assertMatch({refused, _}, invalid(max_learned, 0)),
+      ?_assertEqual(64, valid(max_learned, 64)),
+      ?_test(begin
+                 Defaults = mod_s2s_trust:mod_options(<<"a.test">>),
+                 [?assertEqual(V, proplists:get_value(K, Defaults))
+                  || {K, V} <- [{trust_config, default}, {mode, enforce}, {exempt, []},
+                                {log_file, none}, {learn_intermediates, true},
+                                {learn_wait, 5000}, {probe_timeout, 8000},
+                                {probe_interval, 300}, {max_learned, 64}]],
+                 %% every default is a valid value of its own option
+                 [?assertEqual(V, valid(K, V)) || {K, V} <- Defaults, K =/= trust_config]
+             end),
+      %% every option is documented, and nothing else
+      ?_test(begin
+                 #{desc := _, opts := Doc} = mod_s2s_trust:mod_doc(),
+                 ?assertEqual(lists:sort([K || {K, _} <- mod_s2s_trust:mod_options(<<"a.test">>)]),
+                              lists:sort([K || {K, _} <- Doc]))
+             end)]}.
