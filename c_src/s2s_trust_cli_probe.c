@@ -66,35 +66,6 @@ typedef struct {
 
 /* ---- certificate details ------------------------------------------------------ */
 
-static char *name_string(const X509_NAME *name)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *out = NULL, *data;
-    long len;
-
-    if (bio == NULL)
-        return NULL;
-    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-        len = BIO_get_mem_data(bio, &data);
-        out = malloc((size_t)len + 1);
-        if (out != NULL) {
-            memcpy(out, data, (size_t)len);
-            out[len] = '\0';
-        }
-    }
-    BIO_free(bio);
-    return out;
-}
-
-static void time_string(const ASN1_TIME *t, char out[32])
-{
-    struct tm tm;
-
-    out[0] = '\0';
-    if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1)
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void collect_name(void *arg, s2s_trust_id_type_t type, const unsigned char *value, size_t len)
 {
     cert_info_t *ci = arg;
@@ -133,10 +104,10 @@ static void cert_info(const s2s_trust_der_t *der, cert_info_t *ci)
         ERR_clear_error();
         return;
     }
-    ci->subject = name_string(X509_get_subject_name(ci->x));
-    ci->issuer = name_string(X509_get_issuer_name(ci->x));
-    time_string(X509_get0_notBefore(ci->x), ci->not_before);
-    time_string(X509_get0_notAfter(ci->x), ci->not_after);
+    ci->subject = s2s_trust_name_string(X509_get_subject_name(ci->x));
+    ci->issuer = s2s_trust_name_string(X509_get_issuer_name(ci->x));
+    s2s_trust_time_string(X509_get0_notBefore(ci->x), ci->not_before);
+    s2s_trust_time_string(X509_get0_notAfter(ci->x), ci->not_after);
     {
         uint32_t flags = X509_get_extension_flags(ci->x); /* also caches the extensions */
         uint32_t xku = X509_get_extended_key_usage(ci->x);

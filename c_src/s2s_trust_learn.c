@@ -37,24 +37,6 @@ static int in_pool(const s2s_trust_store_t *store, X509 *x)
     return 0;
 }
 
-/* The same staleness rule as the verifier's if_available mode: an issuer we
- * hold no current CRL for passes, a listed certificate is still refused. */
-static int crl_if_available_cb(int ok, X509_STORE_CTX *ctx)
-{
-    if (!ok) {
-        switch (X509_STORE_CTX_get_error(ctx)) {
-        case X509_V_ERR_UNABLE_TO_GET_CRL:
-        case X509_V_ERR_CRL_HAS_EXPIRED:
-        case X509_V_ERR_CRL_NOT_YET_VALID:
-            X509_STORE_CTX_set_error(ctx, X509_V_OK);
-            return 1;
-        default:
-            break;
-        }
-    }
-    return ok;
-}
-
 /* Does `x` chain to an anchor under the store's policy, with the other
  * certificates the server sent and the pool as candidate issuers? No purpose
  * is asked of `x` itself: a CA certificate is not a TLS server certificate,
@@ -88,7 +70,7 @@ static int reaches_anchor(const s2s_trust_store_t *store, X509 *x, STACK_OF(X509
         (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE && info.crls > 0)) {
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
         if (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE)
-            X509_STORE_CTX_set_verify_cb(ctx, crl_if_available_cb);
+            X509_STORE_CTX_set_verify_cb(ctx, s2s_trust_crl_if_available_cb);
     }
     if (X509_verify_cert(ctx) == 1)
         code = X509_V_OK;

@@ -46,7 +46,7 @@ static char *dup_printf(const char *fmt, ...)
 
 /* RFC 2253 form with control characters escaped by OpenSSL, UTF-8 kept:
  * subjects end up in logs and exports, which escape again for their format. */
-static char *name_string(const X509_NAME *name)
+char *s2s_trust_name_string(const X509_NAME *name)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *out = NULL;
@@ -67,7 +67,7 @@ static char *name_string(const X509_NAME *name)
     return out;
 }
 
-static void time_string(const ASN1_TIME *t, char out[32])
+void s2s_trust_time_string(const ASN1_TIME *t, char out[32])
 {
     struct tm tm;
 
@@ -113,12 +113,12 @@ static int describe(s2s_trust_details_t *d, X509 *leaf, X509_STORE_CTX *ctx)
     names_ctx_t nc = { d, false };
 
     if (leaf != NULL) {
-        d->subject = name_string(X509_get_subject_name(leaf));
-        d->issuer = name_string(X509_get_issuer_name(leaf));
+        d->subject = s2s_trust_name_string(X509_get_subject_name(leaf));
+        d->issuer = s2s_trust_name_string(X509_get_issuer_name(leaf));
         if (d->subject == NULL || d->issuer == NULL)
             return -1;
-        time_string(X509_get0_notBefore(leaf), d->not_before);
-        time_string(X509_get0_notAfter(leaf), d->not_after);
+        s2s_trust_time_string(X509_get0_notBefore(leaf), d->not_before);
+        s2s_trust_time_string(X509_get0_notAfter(leaf), d->not_after);
         s2s_trust_identity_list(leaf, collect_name, &nc);
         if (nc.oom)
             return -1;
@@ -134,15 +134,15 @@ static int describe(s2s_trust_details_t *d, X509 *leaf, X509_STORE_CTX *ctx)
                 return -1;
             for (int i = 0; i < n; i++) {
                 X509 *c = sk_X509_value(chain, i);
-                d->chain[i].subject = name_string(X509_get_subject_name(c));
-                d->chain[i].issuer = name_string(X509_get_issuer_name(c));
+                d->chain[i].subject = s2s_trust_name_string(X509_get_subject_name(c));
+                d->chain[i].issuer = s2s_trust_name_string(X509_get_issuer_name(c));
                 d->chain_count++;
                 if (d->chain[i].subject == NULL || d->chain[i].issuer == NULL)
                     return -1;
             }
         }
         if (d->error_depth >= 0 && bad != NULL) {
-            d->error_subject = name_string(X509_get_subject_name(bad));
+            d->error_subject = s2s_trust_name_string(X509_get_subject_name(bad));
             if (d->error_subject == NULL)
                 return -1;
         }
@@ -153,7 +153,7 @@ static int describe(s2s_trust_details_t *d, X509 *leaf, X509_STORE_CTX *ctx)
 /* In if_available mode an issuer we hold no (current) CRL for passes; a
  * certificate listed in a CRL we do hold is still refused, because OpenSSL
  * goes on to check revocation after this callback accepts the staleness. */
-static int crl_if_available_cb(int ok, X509_STORE_CTX *ctx)
+int s2s_trust_crl_if_available_cb(int ok, X509_STORE_CTX *ctx)
 {
     if (!ok) {
         switch (X509_STORE_CTX_get_error(ctx)) {
@@ -396,7 +396,7 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
         (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE && crls > 0)) {
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
         if (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE)
-            X509_STORE_CTX_set_verify_cb(w->ctx, crl_if_available_cb);
+            X509_STORE_CTX_set_verify_cb(w->ctx, s2s_trust_crl_if_available_cb);
     }
     return 0;
 }

@@ -90,4 +90,20 @@ int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *do
 
 void s2s_trust_details_free(s2s_trust_details_t *details);
 
+/* Small pieces the verifier's neighbours (learning, the CLI's probe report)
+ * share with it, so that every name and date is shown and every CRL rule
+ * applied the same way. */
+
+/* A certificate name in RFC 2253 form, UTF-8 kept, OpenSSL's escaping;
+ * malloc'd (free() it), NULL when out of memory. */
+char *s2s_trust_name_string(const X509_NAME *name);
+
+/* "YYYY-MM-DDTHH:MM:SSZ", or "" when t is NULL or unreadable. */
+void s2s_trust_time_string(const ASN1_TIME *t, char out[32]);
+
+/* crl_check if_available: an issuer we hold no current CRL for passes; a
+ * certificate listed in a CRL we do hold is still refused (OpenSSL checks
+ * revocation after this callback accepts the staleness). A verify_cb. */
+int s2s_trust_crl_if_available_cb(int ok, X509_STORE_CTX *ctx);
+
 #endif
