@@ -74,6 +74,18 @@ lab_ctl a s2s_trust_export markdown | sed 's/^/   /'
 say "ejabberdctl s2s_trust_check c.test"
 lab_ctl a s2s_trust_check c.test | sed 's/^/   /'
 
+say "ejabberdctl s2s_trust_audit   (does a.test keep the pledge?)"
+lab_ctl a s2s_trust_audit text | sed 's/^/   /'
+no_fail() { ! lab_ctl a s2s_trust_audit text | grep -q '^ *\[fail\]'; }
+expect "the posture audit finds nothing failing" no_fail
+
+say "s2s-trust probe b.test --connect 127.0.0.3:5269   (what b.test's server sends)"
+"$LAB_REPO/priv/bin/s2s-trust" probe b.test --connect 127.0.0.3:5269 \
+    --config "$LAB_DIR/trust/s2s_trust.conf" | sed 's/^/   /'
+probe_ok() { "$LAB_REPO/priv/bin/s2s-trust" probe b.test --connect 127.0.0.3:5269 \
+    --config "$LAB_DIR/trust/s2s_trust.conf" >/dev/null; }
+expect "the probe judges b.test's chain trusted" probe_ok
+
 say "stopping everything"
 lab_teardown >/dev/null 2>&1
 if [ "$problems" -eq 0 ]; then
