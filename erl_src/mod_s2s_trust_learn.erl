@@ -227,10 +227,10 @@ handle_call(_Other, _From, S) ->
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
-handle_info({probe_done, Pid, Outcome0}, #{inflight := In, recent := Recent} = S) ->
+handle_info({probe_done, Pid, Outcome0}, #{inflight := In} = S) ->
     case [D || {D, {{P, _}, _, _}} <- maps:to_list(In), P =:= Pid] of
         [Domain] ->
-            {{_, Ref}, Host, Waiters} = maps:get(Domain, In),
+            {{_, Ref}, Host, _} = maps:get(Domain, In),
             erlang:demonitor(Ref, [flush]),
             Outcome = try finish(Host, Domain, Outcome0)
                       catch C:E:St ->
@@ -239,22 +239,16 @@ handle_info({probe_done, Pid, Outcome0}, #{inflight := In, recent := Recent} = S
                                                          {C, E, St}]),
                               {error, {store_failed, E}}
                       end,
-            [gen_server:reply(W, Outcome) || W <- Waiters],
-            {noreply, S#{inflight := maps:remove(Domain, In),
-                         recent := remember(Domain, Outcome, Recent)}};
+            {noreply, answer(Domain, Outcome, S)};
         [] ->
             {noreply, S}
     end;
-handle_info({'DOWN', Ref, process, _, Why}, #{inflight := In, recent := Recent} = S) ->
+handle_info({'DOWN', Ref, process, _, Why}, #{inflight := In} = S) ->
     case [D || {D, {{_, R}, _, _}} <- maps:to_list(In), R =:= Ref] of
         [Domain] ->
-            {_, _, Waiters} = maps:get(Domain, In),
-            Outcome = {error, {probe_crashed, Why}},
             ?LOG_ERROR("mod_s2s_trust: chain completion for ~ts crashed: ~0p",
                        [mod_s2s_trust_format:text_escape(Domain), Why]),
-            [gen_server:reply(W, Outcome) || W <- Waiters],
-            {noreply, S#{inflight := maps:remove(Domain, In),
-                         recent := remember(Domain, Outcome, Recent)}};
+            {noreply, answer(Domain, {error, {probe_crashed, Why}}, S)};
         [] ->
             {noreply, S}
     end;
@@ -279,6 +273,13 @@ start_probe(Host, Domain, From, #{inflight := In} = S) ->
     {Pid, Ref} = spawn_monitor(
                    fun() -> Self ! {probe_done, self(), probe_and_examine(Host, Domain, Opts)} end),
     {noreply, S#{inflight := In#{Domain => {{Pid, Ref}, Host, [From]}}}}.
+
+%% Every stream waiting on Domain gets the outcome; it is remembered for
+%% probe_interval.
+answer(Domain, Outcome, #{inflight := In, recent := Recent} = S) ->
+    {_, _, Waiters} = maps:get(Domain, In),
+    [gen_server:reply(W, Outcome) || W <- Waiters],
+    S#{inflight := maps:remove(Domain, In), recent := remember(Domain, Outcome, Recent)}.
 
 remember(Domain, Outcome, Recent) ->
     Now = erlang:system_time(second),
