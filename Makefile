@@ -144,7 +144,14 @@ test-crl: all pki
 test-webadmin: all pki
 	LAB_DIR=/tmp/s2s-lab-webadmin LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/webadmin/test_webadmin.sh
 
-test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e test-probe test-crl test-webadmin
+# s2s-trust selftest (docs/selftest.md) against ejabberd with the module,
+# stock ejabberd, and Prosody with s2s_secure_auth true and false, on
+# 127.0.0.7x; own LAB_DIR and distribution ports, flocked.
+.PHONY: test-selftest
+test-selftest: all pki
+	LAB_DIR=/tmp/s2s-lab-selftest LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/selftest/test_selftest.sh
+
+test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e test-probe test-crl test-webadmin test-selftest
 
 # The main job: ejabberd with the module, a trusted and an untrusted peer.
 demo: all pki

@@ -6,6 +6,8 @@
  *   s2s-trust config-check [--json] FILE
  *   s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from D] ...
  *                          (s2s_trust_cli_probe.c)
+ *   s2s-trust selftest TARGET [--connect HOST:PORT] [--from D] [--dialback A:P] ...
+ *                          (s2s_trust_cli_selftest.c)
  *
  * Exit status: 0 every chain trusted (or the config is good), 1 at least one
  * refused, 2 usage, configuration or I/O error, 3 (probe) no chain could be
@@ -37,6 +39,9 @@ const char cli_usage_text[] =
     "       s2s-trust config-check [--json] FILE\n"
     "       s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from DOMAIN]\n"
     "                       [--config FILE] [--json] [--timeout MS]\n"
+    "       s2s-trust selftest TARGET [--connect HOST:PORT] [--from DOMAIN] [--json]\n"
+    "                       [--timeout MS] [--dialback LISTEN_ADDR:PORT]\n"
+    "                       [--issuer CERT --issuer-key KEY]\n"
     "\n"
     "check         verify each CHAIN (PEM with leaf first, or one DER certificate) for DOMAIN\n"
     "              against the trust store FILE describes (default: the system bundle);\n"
@@ -53,9 +58,21 @@ const char cli_usage_text[] =
     "              only _xmpps-server records are tried\n"
     "  --from D    our domain for the stream's 'from' (default: none)\n"
     "  --timeout MS  deadline per attempt (default 10000, at most 60000)\n"
+    "selftest      play untrusted peers (self-signed, expired, wrong name, unknown CA;\n"
+    "              certificates made at run time) against TARGET's s2s port: STARTTLS\n"
+    "              with the certificate, then SASL EXTERNAL; report per case refused,\n"
+    "              ACCEPTED or inconclusive (docs/selftest.md)\n"
+    "  --from D    the peers' domain (default selftest.invalid)\n"
+    "  --dialback LISTEN_ADDR:PORT  also try dialback, serving --from's s2s server there\n"
+    "              (--from must resolve to it for the target); without it dialback is\n"
+    "              reported as not tested\n"
+    "  --issuer CERT --issuer-key KEY  sign the expired and wrong-name certificates\n"
+    "              with this CA (one the target trusts), so nothing else is wrong with them\n"
+    "  --timeout MS  deadline per case (default 15000)\n"
     "\n"
     "exit status: 0 trusted / config good, 1 refused, 2 usage, configuration or I/O error,\n"
-    "             3 probe: no certificate chain could be captured\n";
+    "             3 probe: no certificate chain could be captured\n"
+    "selftest:    0 every peer refused, 1 at least one ACCEPTED, 3 inconclusive\n";
 
 int cli_usage(const char *why)
 {
@@ -461,6 +478,8 @@ int main(int argc, char **argv)
         return cmd_config_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "probe") == 0)
         return cli_cmd_probe(argc - 1, argv + 1);
+    if (strcmp(argv[1], "selftest") == 0)
+        return cli_cmd_selftest(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(cli_usage_text, stdout);
         return EXIT_TRUSTED;

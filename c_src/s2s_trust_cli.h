@@ -27,5 +27,6 @@ void cli_print_error(const s2s_trust_error_t *err);
 int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **store);
 
 int cli_cmd_probe(int argc, char **argv);
+int cli_cmd_selftest(int argc, char **argv); /* s2s_trust_cli_selftest.c */
 
 #endif

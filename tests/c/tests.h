@@ -66,7 +66,12 @@
     X(test_limits_large_rsa_key)                  \
     X(test_learn_keeps_what_reaches_an_anchor)    \
     X(test_learn_refuses_untrusted_and_roots)     \
-    X(test_learn_hostile_input)
+    X(test_learn_hostile_input)                   \
+    X(test_selftest_identities)                   \
+    X(test_selftest_scanner_real_stream)          \
+    X(test_selftest_scanner_hostile)              \
+    X(test_selftest_unusable_request)             \
+    X(test_selftest_issued_identities)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)
