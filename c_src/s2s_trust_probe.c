@@ -202,9 +202,7 @@ static const char *esc(const void *data, size_t len, char *out, size_t cap)
     return out;
 }
 
-/* Domains travel in XML attributes, SNI and our messages: A-label form only
- * (LDH, '.', '_'), so there is nothing to escape. */
-static int plain_domain(const char *d)
+int s2s_trust_probe_domain_ok(const char *d)
 {
     size_t n = d ? strlen(d) : 0;
 
@@ -666,9 +664,9 @@ s2s_trust_probe_status_t s2s_trust_probe_run(const s2s_trust_probe_request_t *re
         st = end(&p, S2S_TRUST_PROBE_BAD_ADDRESS, "no address");
         goto done;
     }
-    if (!plain_domain(req->domain) || (req->from && req->from[0] && !plain_domain(req->from))) {
+    if (!s2s_trust_probe_domain_ok(req->domain) || (req->from && req->from[0] && !s2s_trust_probe_domain_ok(req->from))) {
         st = end(&p, S2S_TRUST_PROBE_BAD_ADDRESS, "the %s is not a domain in A-label form",
-                 plain_domain(req->domain) ? "from domain" : "domain");
+                 s2s_trust_probe_domain_ok(req->domain) ? "from domain" : "domain");
         goto done;
     }
     if (req->port == 0 || (req->mode != S2S_TRUST_PROBE_STARTTLS && req->mode != S2S_TRUST_PROBE_DIRECT_TLS)) {

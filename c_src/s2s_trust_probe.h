@@ -92,6 +92,11 @@ s2s_trust_probe_status_t s2s_trust_probe_run(const s2s_trust_probe_request_t *re
                                              s2s_trust_probe_result_t *result);
 void s2s_trust_probe_result_free(s2s_trust_probe_result_t *result);
 
+/* Is `d` a domain in A-label form (LDH, '.', '_'; 1..253 bytes)? Domains
+ * travel in XML attributes, SNI and messages; in this form there is nothing
+ * to escape. Shared with the self-test (s2s_trust_selftest.h). */
+int s2s_trust_probe_domain_ok(const char *d);
+
 /* "ok", "bad_address", "connect_failed", "timeout", ... (snake_case, static). */
 const char *s2s_trust_probe_status_name(s2s_trust_probe_status_t status);
 

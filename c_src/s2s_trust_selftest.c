@@ -17,6 +17,7 @@
  *                 thread plays the authoritative server of `from`.
  */
 #include "s2s_trust_selftest.h"
+#include "s2s_trust_probe.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -123,22 +124,6 @@ static const char *unentity(const char *in, char *out, size_t cap)
     }
     out[o] = '\0';
     return out;
-}
-
-/* A-label domain (LDH, '.', '_'): safe in XML attributes and messages. */
-static int plain_domain(const char *d)
-{
-    size_t n = d ? strlen(d) : 0;
-
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = d[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 /* Token safe to echo in an XML attribute (stream ids, dialback ids). */
@@ -271,7 +256,7 @@ int s2s_trust_st_make_identity_issued(s2s_trust_st_case_t which, const char *fro
     int rc = -1;
 
     memset(id, 0, sizeof *id);
-    if (!plain_domain(from) || (unsigned)which >= S2S_TRUST_ST_CASE_COUNT)
+    if (!s2s_trust_probe_domain_ok(from) || (unsigned)which >= S2S_TRUST_ST_CASE_COUNT)
         return -1;
     if (which == S2S_TRUST_ST_WRONG_NAME)
         name = strcmp(from, "wrong-name.invalid") == 0 ? "other-name.invalid" : "wrong-name.invalid";
@@ -1006,7 +991,7 @@ static void db_serve(db_server_t *s, int fd)
     for (;;) {
         s2s_trust_ss_event_t ev = next_event(&c, ss, p, &io);
         if (ev == S2S_TRUST_SS_HEADER) {
-            const char *to = plain_domain(ss->el.from) ? ss->el.from : NULL;
+            const char *to = s2s_trust_probe_domain_ok(ss->el.from) ? ss->el.from : NULL;
             int v = strncmp(ss->el.version, "1.", 2) == 0;
             db_header(out, sizeof out, s->from, to, v);
             if (conn_send(&c, out) != 0)
@@ -1030,7 +1015,7 @@ static void db_serve(db_server_t *s, int fd)
             } else if ((strcmp(el->local, "verify") == 0 || strcmp(el->local, "result") == 0) &&
                        strcmp(el->ns, NS_DIALBACK) == 0) {
                 int verify = strcmp(el->local, "verify") == 0;
-                if (!plain_domain(el->from) || !plain_domain(el->to) || (verify && !plain_token(el->id))) {
+                if (!s2s_trust_probe_domain_ok(el->from) || !s2s_trust_probe_domain_ok(el->to) || (verify && !plain_token(el->id))) {
                     db_note(s, "unusable <db:%.20s/> attributes on the back-connection", el->local);
                     break;
                 }
@@ -1488,7 +1473,7 @@ s2s_trust_st_outcome_t s2s_trust_st_run(const s2s_trust_st_request_t *req, s2s_t
     memset(result, 0, sizeof *result);
     if (total > S2S_TRUST_ST_TOTAL_MS_MAX)
         total = S2S_TRUST_ST_TOTAL_MS_MAX;
-    if (!plain_domain(req->target) || !plain_domain(req->from) || req->address == NULL || req->port == 0 ||
+    if (!s2s_trust_probe_domain_ok(req->target) || !s2s_trust_probe_domain_ok(req->from) || req->address == NULL || req->port == 0 ||
         req->identity == NULL || req->identity->leaf == NULL) {
         result->outcome = S2S_TRUST_ST_INCONCLUSIVE;
         result->how = "internal";
