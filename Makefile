@@ -1,22 +1,56 @@
 # mod_s2s_trust - top-level build. Targets a newcomer needs:
-#   make deps    install Debian 12 packages that are missing (apt-get, as root)
+#   make deps    install the Debian packages that are missing (apt-get; as root
+#                or through sudo), under the running release's names
 #   make         build the NIF, the CLI and the beams
 #   make demo    the main job (see README.md)
-#   make test    every test: C (plain, ASan+UBSan, valgrind), CLI, EUnit (plain and
-#                the NIF under ASan), fuzz replay + short runs, end to end
+#   make test    every suite on every supported Debian release: this machine's
+#                natively, the others in cached Debian roots (docs/testing.md)
+#   make test STACK=trixie   every suite on one release (bookworm, trixie, sid)
+#   make <target> STACK=sid  any target, run in that release's root
 # rebar3 is not needed (Debian's pulls in ~590 MB of GUI packages); rebar.config
 # still works for those who have it.
 
 SHELL    := /bin/bash
 TOP      := $(CURDIR)
+
+# The Debian release make runs on, and the one asked for (default: this one).
+HOST_RELEASE := $(shell sh $(TOP)/tests/stacks/release.sh 2>/dev/null)
+RELEASES := bookworm trixie sid
+# Targets that start servers in mount namespaces as the ejabberd and prosody
+# users, or build Debian roots: they need root.
+NEEDS_ROOT := demo test test-here test-stacks test-fresh test-e2e test-e2e-% test-probe \
+              test-crl test-webadmin test-selftest
+AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
+
+ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
+DISPATCH := stack
+else ifneq ($(and $(AS_ROOT),$(filter $(NEEDS_ROOT),$(MAKECMDGOALS))),)
+DISPATCH := sudo
+endif
+
+ifdef DISPATCH
+# ---- make run elsewhere ------------------------------------------------------
+# STACK names another release: the same goals run in its cached root
+# (tests/stacks/stack.sh builds it the first time, then runs `make deps` in it).
+# Not root and a goal needs root: the same make runs again under sudo.
+GOALS := $(or $(MAKECMDGOALS),all)
+.PHONY: $(GOALS) dispatch
+$(GOALS): dispatch ; @:
+dispatch:
+ifeq ($(DISPATCH),stack)
+	@$(if $(filter $(STACK),$(RELEASES)),:,echo "STACK=$(STACK): use one of $(RELEASES)" >&2; exit 1)
+	$(AS_ROOT) bash tests/stacks/stack.sh ensure $(STACK)
+	$(AS_ROOT) bash tests/stacks/stack.sh run $(STACK) make $(GOALS) $(MAKEOVERRIDES)
+else
+	sudo $(MAKE) $(GOALS) $(MAKEOVERRIDES)
+endif
+
+else
+# ---- make run here -----------------------------------------------------------
 BUILD    := $(TOP)/_build
 EBIN     := $(TOP)/ebin
 TEST_EBIN := $(BUILD)/test/ebin
 PKI      := $(BUILD)/test/pki
-
-DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev \
-                openssl pkg-config gcc make python3 valgrind clang libclang-rt-14-dev \
-                ejabberd prosody lua-unbound chromium chromium-driver
 
 ERL_SRC  := $(wildcard erl_src/*.erl)
 BEAMS    := $(ERL_SRC:erl_src/%.erl=$(EBIN)/%.beam)
@@ -25,17 +59,13 @@ ERLC_OPTS := +debug_info +warn_unused_vars +warnings_as_errors
 # /usr/lib/<arch>/ejabberd-<vsn>); override EJABBERD_DIR for another one.
 EJABBERD_DIR ?= $(firstword $(wildcard /usr/lib/*/ejabberd-[0-9]*) $(wildcard /usr/lib/ejabberd-[0-9]*))
 
-.PHONY: all deps c erl pki demo demo-cli package bench-batch test-e2e test-c-valgrind test test-pki test-c test-c-asan test-cli test-erl clean
+.PHONY: all deps c erl pki demo demo-cli package bench-batch test-c-valgrind test test-pki test-c test-c-asan test-cli test-erl clean
 
 all: c erl
 
+# The Debian packages of the running release (tests/stacks/deps.sh says which).
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps: all present"; fi
+	@sh tests/stacks/deps.sh
 
 c:
 	$(MAKE) -C c_src all
@@ -116,14 +146,11 @@ test-pki: pki
 # the lab's addresses and ports are fixed, so two runs (two checkouts, or a
 # developer's run beside CI's) must never overlap.
 LAB_LOCK := flock /tmp/s2s-lab.lock
-test-e2e: all pki package
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_lab.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_module.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_package.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_failclosed.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_load.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_cluster.sh
-	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_learn.sh
+E2E_SUITES := lab module package failclosed load cluster learn
+.PHONY: test-e2e $(E2E_SUITES:%=test-e2e-%)
+test-e2e: $(E2E_SUITES:%=test-e2e-%)
+$(E2E_SUITES:%=test-e2e-%): test-e2e-%: all pki package
+	LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_$*.sh
 
 # s2s-trust probe against real servers and hostile listeners on its own
 # 127.0.0.5x addresses; the flock keeps it from overlapping another lab run.
@@ -151,7 +178,30 @@ test-webadmin: all pki
 test-selftest: all pki
 	LAB_DIR=/tmp/s2s-lab-selftest LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/selftest/test_selftest.sh
 
-test: test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz test-e2e test-probe test-crl test-webadmin test-selftest
+# Every suite of this release, in this order; `make test-here` runs them all
+# even when one fails and ends with a table (tests/stacks/suites.sh).
+SUITES := test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest
+.PHONY: test-here test-stacks test-fresh
+test-here:
+	bash tests/stacks/suites.sh $(SUITES)
+
+# `make test`: every release (the matrix); `make test STACK=<this release>`:
+# this release's suites only.
+ifdef STACK
+test: test-here
+else
+test: test-stacks
+endif
+test-stacks:
+	bash tests/stacks/matrix.sh $(RELEASES)
+
+# What a newcomer does on a fresh machine, for real: a throwaway root of
+# FRESH (default: this release) with only make added, where the README's
+# first command runs: make deps && make demo.
+FRESH ?= $(HOST_RELEASE)
+test-fresh:
+	bash tests/stacks/stack.sh fresh $(FRESH) bash -c 'make deps && make demo'
 
 # The main job: ejabberd with the module, a trusted and an untrusted peer.
 demo: all pki
@@ -191,3 +241,5 @@ include tests/sanitize.mk
 clean:
 	$(MAKE) -C c_src clean
 	rm -rf $(BUILD) $(EBIN)
+
+endif

@@ -74,7 +74,7 @@ start(Host, Opts) ->
     ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
     ejabberd_hooks:add(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
-    ejabberd_commands:register_commands(?MODULE, commands()),
+    mod_s2s_trust_compat:register_commands(?MODULE, commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
     ok.
 
@@ -86,7 +86,7 @@ stop(Host) ->
     ejabberd_hooks:delete(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false ->
-            ejabberd_commands:unregister_commands(commands()),
+            mod_s2s_trust_compat:unregister_commands(commands()),
             mod_s2s_trust_learn:stop(),
             mod_s2s_trust_crl:stop(),
             mod_s2s_trust_throttle:stop();
@@ -361,7 +361,9 @@ guarded(Dir, Host, RServer, Fun) ->
                           _ -> refused
                       catch _:_ -> refused
                       end,
-            catch note(Dir, Host, RServer, {error, internal_error}, Outcome, #{}),
+            try note(Dir, Host, RServer, {error, internal_error}, Outcome, #{})
+            catch _:_ -> ok   % recording failed too: the verdict stands
+            end,
             case Outcome of
                 audited -> accept;
                 refused -> {refuse, internal_error, <<"internal error in the trust check">>}

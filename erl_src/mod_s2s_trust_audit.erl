@@ -98,11 +98,13 @@ crl_info(_Host, false) ->
 %% this module would judge it.
 host_certs(Host, Store) ->
     Ascii = try list_to_binary(idna:utf8_to_ascii(Host)) catch _:_ -> Host end,
-    case catch pkix:get_certfile(Ascii) of
+    try pkix:get_certfile(Ascii) of
         {EC, RSA, DSA} ->
             [cert_entry(Kind, File, Host, Store)
              || {Kind, File} <- [{ec, EC}, {rsa, RSA}, {dsa, DSA}], File =/= undefined];
         _ ->
+            none
+    catch _:_ ->
             none
     end.
 

@@ -101,14 +101,14 @@ start(_Host, Opts) ->
                     _ = supervisor:restart_child(ejabberd_gen_mod_sup, ?SERVER),
                     ok
             end,
-            ejabberd_commands:register_commands(?MODULE, commands()),
+            mod_s2s_trust_compat:register_commands(?MODULE, commands()),
             ok
     end.
 
 -spec stop() -> ok.
 stop() ->
     _ = persistent_term:erase(?ENABLED),
-    catch ejabberd_commands:unregister_commands(commands()),
+    mod_s2s_trust_compat:unregister_commands(commands()),
     _ = supervisor:terminate_child(ejabberd_gen_mod_sup, ?SERVER),
     _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
     ok.

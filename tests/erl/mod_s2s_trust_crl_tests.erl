@@ -214,7 +214,7 @@ accept_loop(L, Fun) ->
     case gen_tcp:accept(L) of
         {ok, S} ->
             Path = read_request(S, <<>>),
-            spawn(fun() -> catch Fun(S, Path), catch gen_tcp:close(S) end),
+            spawn(fun() -> try Fun(S, Path) catch _:_ -> ok after gen_tcp:close(S) end end),
             accept_loop(L, Fun);
         _ -> ok
     end.

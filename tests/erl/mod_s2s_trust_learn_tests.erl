@@ -46,6 +46,6 @@ outcome_text_escapes_domain_test() ->
 
 outcome_text_every_error_is_text_test() ->
     Whys = [no_address, busy, learner_not_running, {pending, 5000}, {rate_limited, <<"t">>},
-            {probe_failed, <<"a: timeout">>}, {probe_crashed, boom}, {something, else}],
+            {probe_failed, <<"a: timeout">>}, {probe_crashed, boom}, {something, 'else'}],
     [?assert(is_binary(?M:outcome_text(<<"x.test">>, {error, W}))) || W <- Whys],
     ?assertMatch(<<"2 intermediate", _/binary>>, ?M:outcome_text(<<"x.test">>, {learned, 2})).

@@ -30,7 +30,7 @@ opts_test_() ->
       ?_assertEqual(<<"/tmp/s2s_trust.jsonl">>, valid(log_file, <<"/tmp/s2s_trust.jsonl">>)),
       ?_assertMatch({refused, _}, invalid(log_file, 42)),
       ?_assertEqual(true, valid(learn_intermediates, true)),
-      ?_assertMatch({refused, _}, invalid(learn_intermediates, maybe)),
+      ?_assertMatch({refused, _}, invalid(learn_intermediates, 'maybe')),
       ?_assertEqual(5000, valid(learn_wait, 5000)),
       ?_assertMatch({refused, _}, invalid(learn_wait, -1)),
       ?_assertMatch({refused, _}, invalid(learn_wait, 600000)),
