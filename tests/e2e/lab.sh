@@ -1166,6 +1166,52 @@ lab_wait_log() {
     _lab_fail "no line matching /$re/ in $name's log within ${timeout}s" "$name"
 }
 
+# ---- which ejabberd ------------------------------------------------------------
+# The lab runs the release's own ejabberd: 23.01 on Debian 12, 24.12 on
+# Debian 13, 26.07 on unstable. Tests whose expectations differ between them
+# ask about the behaviour itself (a feature probe of the installed code), not
+# the version number, and say which releases behave how (docs/testing.md).
+
+# lab_ejabberd_version: the Debian version of the installed ejabberd.
+lab_ejabberd_version() { dpkg-query -W -f='${Version}' ejabberd 2>/dev/null; }
+
+_lab_ej_ebin() { ls -d /usr/lib/*/ejabberd-[0-9]*/ebin 2>/dev/null | head -n 1; }
+
+# lab_ejabberd_checks_server_purpose: true when ejabberd checks an inbound
+# peer's certificate for the TLS server purpose (fast_tls's
+# override_cert_purpose: upstream 25.07+, and Debian 13's 24.12-3+deb13u2),
+# so that serverAuth-only peers pass its own EXTERNAL check; 23.01 checks
+# the client purpose and refuses them.
+lab_ejabberd_checks_server_purpose() {
+    grep -qa override_cert_purpose "$(_lab_ej_ebin)/ejabberd_s2s_in.beam"
+}
+
+# lab_ejabberd_api_latest: true when mod_http_api answers in the latest API
+# version by default (24.x+, option default_version): a string result is
+# then the bare JSON string; 23.01 defaults to version 0 and wraps it as
+# {"<result name>": "..."}.
+lab_ejabberd_api_latest() {
+    grep -qa default_version "$(_lab_ej_ebin)/mod_http_api.beam"
+}
+
+# lab_ejabberd_has_module MOD: the installed ejabberd ships MOD
+# (mod_s2s_bidi: 24.10+).
+lab_ejabberd_has_module() { [ -e "$(_lab_ej_ebin)/$1.beam" ]; }
+
+# lab_wait_s2s_gone NAME FROM_DOMAIN TO_DOMAIN [TIMEOUT]: wait until NAME
+# (ejabberd) holds no outbound s2s connection FROM -> TO. After a refused
+# attempt ejabberd keeps the failed connection "bouncing for N seconds" and
+# bounces every stanza routed to it without a new attempt; a test that sends
+# again in that direction and waits for the refusal waits for this first.
+lab_wait_s2s_gone() {
+    local name=$1 from=$2 to=$3 timeout=${4:-$LAB_TIMEOUT}
+    _lab_poll "$timeout" 0.2 _lab_s2s_gone "$name" "$from" "$to" && return 0
+    _lab_fail "$name still holds an outbound s2s connection $from -> $to after ${timeout}s" "$name"
+}
+_lab_s2s_gone() {
+    [ "$(lab_rpc "$1" "ejabberd_s2s:get_connections_pids({<<\"$2\">>, <<\"$3\">>})" 2>/dev/null)" = "[]" ]
+}
+
 # lab_send FROM_JID TO_JID BODY: a chat message, injected on the server of
 # FROM_JID's domain and routed by it (over s2s when TO is remote). Marks
 # every log first, so lab_wait_log afterwards sees only what followed.

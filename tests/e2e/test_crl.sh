@@ -192,6 +192,7 @@ lab_ctl a s2s_trust_reload >/dev/null
 check "replay: the older CRL is refused" -- \
     lab_wait_log a "CRL $INTER_URL not updated: older than the copy held .*stays in use" 5
 check "replay: shown in s2s_trust_crls" -- fails_with "$INTER_URL" "older than the copy held"
+lab_wait_s2s_gone b b.test a.test
 lab_send bob@b.test alice@a.test "b to a after replay"
 check "replay: b -> a still refused" a b -- \
     lab_assert_not_delivered alice@a.test "b to a after replay" b "$B_REFUSED"
@@ -209,6 +210,7 @@ check "server down: shown in s2s_trust_crls" -- fails_with "$INTER_URL" "cannot 
 check "server down: the copy is still current" -- copy_is "$INTER_URL" current
 check "server down: status/0 has it too" -- \
     eval "lab_rpc a 'mod_s2s_trust_crl:status()' | tr -d ' \n' | grep -q 'reason=><<\"cannotconnect:connectionrefused\">>'"
+lab_wait_s2s_gone b b.test a.test
 lab_send bob@b.test alice@a.test "b to a server down"
 check "server down: b -> a still refused" a b -- \
     lab_assert_not_delivered alice@a.test "b to a server down" b "$B_REFUSED"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/test_lab.sh - smoke test of the e2e harness (lab.sh) with STOCK
-# ejabberd 23.01 and prosody 0.12: no module of ours is loaded. It pins the
-# federation behaviour of docs lab.md section 7, including the bug the
-# module exists for (serverAuth-only peers refused inbound by a hardened
-# 23.01). Run as root:  bash tests/e2e/test_lab.sh
+# ejabberd and Prosody of the release (23.01 / 0.12 on Debian 12, 24.12 / 13
+# on Debian 13, 26.07 / 13 on unstable): no module of ours is loaded. It pins
+# the federation behaviour of docs lab.md section 7, including the bug the
+# module exists for on 23.01 (serverAuth-only peers refused inbound by a
+# hardened 23.01), which Debian 13's 24.12 and 26.07 fixed: there the same
+# peer is accepted. Run as root:  bash tests/e2e/test_lab.sh
 # Prints "ok NAME" / "FAIL NAME" per case and ends with "N passed, N failed";
 # exit 0 only if all pass. Logs stay in $LAB_DIR (default /tmp/s2s-trust-lab).
 set -u
@@ -175,6 +177,17 @@ serverauth_only_refused_inbound() {
         'Failed to establish outbound s2s connection a\.test -> b\.test'
 }
 
+# 24.12-3+deb13u2 and 25.07+ check the server purpose inbound: accepted.
+serverauth_only_accepted_inbound() {
+    lab_ejabberd_stop a || return 1
+    lab_ejabberd_start a a.test 127.0.0.2 a-sa hardened || return 1
+    local b
+    b=$(body sa-a2b-accepted)
+    lab_send alice@a.test bob@b.test "$b" || return 1
+    lab_wait_delivered bob@b.test "$b" || return 1
+    lab_wait_log b 'Accepted inbound s2s EXTERNAL authentication a\.test -> b\.test'
+}
+
 serverauth_only_ok_outbound() {
     deliver bob@b.test alice@a.test b 'Accepted outbound s2s EXTERNAL authentication b\.test -> a\.test'
 }
@@ -217,8 +230,13 @@ case_ "a(hardened) -> b(hardened) delivered" \
     deliver alice@a.test bob@b.test b 'Accepted inbound s2s EXTERNAL authentication a\.test -> b\.test'
 case_ "a(hardened) -> c(self-signed) refused" refused_a_to_c
 case_ "c(self-signed) -> a(hardened) refused" refused_c_to_a
-case_ "serverAuth-only a -> hardened b refused by stock 23.01 (unsupported certificate purpose)" \
-    serverauth_only_refused_inbound
+if lab_ejabberd_checks_server_purpose; then
+    case_ "serverAuth-only a -> hardened b accepted by stock $(lab_ejabberd_version) (server purpose)" \
+        serverauth_only_accepted_inbound
+else
+    case_ "serverAuth-only a -> hardened b refused by stock $(lab_ejabberd_version) (unsupported certificate purpose)" \
+        serverauth_only_refused_inbound
+fi
 case_ "serverAuth-only a: b -> a delivered (outbound uses the server purpose)" serverauth_only_ok_outbound
 case_ "only loopback listeners after restarts" lab_assert_loopback_only
 case_ "teardown leaves no process" teardown_leaves_nothing

@@ -46,9 +46,12 @@ reload_under_load() ->
               "round ~b KiB, after the second ~b KiB",
               [PerWorker * ?WORKERS, ?WORKERS, ?RELOADS, Before, After]),
     ?assertEqual(0, Wrong1 + Wrong2),
-    %% Flat: a leak of even 100 bytes per verification would add ~5 MB in
-    %% the second round.
-    ?assert(After - Before < 4 * 1024).
+    %% Flat. RSS moves by a few MiB either way between rounds of the same
+    %% work (malloc arenas of the dirty scheduler threads; measured over 8
+    %% rounds on OTP 25 and 27: +-3 MiB, no trend), so the bound sits above
+    %% that noise: a leak of 250 bytes per verification (far less than one
+    %% parsed certificate, ~1.5 KB) adds 12 MiB in the second round.
+    ?assert(After - Before < 12 * 1024).
 
 %% ?WORKERS processes verify PerWorker times each while the store is
 %% reloaded ?RELOADS times, spread over the round; the wrong verdicts.

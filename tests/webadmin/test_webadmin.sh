@@ -131,13 +131,21 @@ EOF
 check "audit json: valid, same verdicts" -- audit_json_ok
 
 api_audit() { # mod_http_api: the JSON report, the command's string result
-    python3 - "${IP[a]}" $HTTP_PORT <<'EOF'
+    local shape=wrapped
+    lab_ejabberd_api_latest && shape=bare
+    python3 - "${IP[a]}" $HTTP_PORT $shape <<'EOF'
 import json, sys, urllib.request
 req = urllib.request.Request("http://%s:%s/api/s2s_trust_audit" % (sys.argv[1], sys.argv[2]),
                              data=json.dumps({"format": "json"}).encode(),
                              headers={"Content-Type": "application/json"})
-# mod_http_api wraps a string result as {"audit": "..."}
-r = json.loads(json.loads(urllib.request.urlopen(req, timeout=10).read())["audit"])
+answer = json.loads(urllib.request.urlopen(req, timeout=10).read())
+# 23.01 (API version 0 by default) wraps a string result as {"audit": "..."};
+# 24.12 and later answer in the latest API version: the string itself.
+if sys.argv[3] == "wrapped":
+    assert isinstance(answer, dict), answer
+    answer = answer["audit"]
+assert isinstance(answer, str), answer
+r = json.loads(answer)
 assert {x["host"] for x in r["hosts"]} == {"a.test", "v.test"}, r
 EOF
 }
