@@ -18,7 +18,7 @@ HOST_RELEASE := $(shell sh $(TOP)/tests/stacks/release.sh 2>/dev/null)
 RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
-NEEDS_ROOT := demo test test-here test-stacks test-fresh test-e2e test-e2e-% test-probe \
+NEEDS_ROOT := demo test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
               test-crl test-webadmin test-selftest
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -180,9 +180,9 @@ test-selftest: all pki
 
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
-SUITES := test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
+SUITES := test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
           demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest
-.PHONY: test-here test-stacks test-fresh
+.PHONY: test-here test-stacks test-fresh test-stacks-errors
 test-here:
 	bash tests/stacks/suites.sh $(SUITES)
 
@@ -196,12 +196,17 @@ endif
 test-stacks:
 	bash tests/stacks/matrix.sh $(RELEASES)
 
+# The matrix fails loudly: no debootstrap, an unreachable mirror, a failed
+# install, a wrong root are each an error naming what failed.
+test-stacks-errors:
+	bash tests/stacks/test_stack_errors.sh
+
 # What a newcomer does on a fresh machine, for real: a throwaway root of
 # FRESH (default: this release) with only make added, where the README's
 # first command runs: make deps && make demo.
 FRESH ?= $(HOST_RELEASE)
 test-fresh:
-	bash tests/stacks/stack.sh fresh $(FRESH) bash -c 'make deps && make demo'
+	bash tests/stacks/stack.sh fresh $(FRESH)
 
 # The main job: ejabberd with the module, a trusted and an untrusted peer.
 demo: all pki

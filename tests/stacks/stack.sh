@@ -4,7 +4,8 @@
 #
 #   stack.sh ensure RELEASE             build the root if missing, then `make deps` in it
 #   stack.sh run RELEASE [--net] CMD... run CMD in /src of the root (the checkout)
-#   stack.sh fresh RELEASE CMD...       a throwaway root with only make added: CMD in it
+#   stack.sh fresh RELEASE              a throwaway root with only make added:
+#                                       make deps, then make demo, in it
 #   stack.sh path RELEASE               print where the root lives
 #
 # RELEASE is bookworm, trixie or sid. Needs root (debootstrap, mount
@@ -210,16 +211,23 @@ cmd_run() {
     run_in "$root" "$(state_of "$rel")" "$net" src "$@"
 }
 
-# A root made for one command and removed after: what a newcomer's fresh
-# machine has (a minimal Debian, make) and nothing this project installed.
+# The README's first command on what a newcomer's fresh machine has (a
+# minimal Debian root with make, nothing this project installed), in a root
+# made for it and removed after: `make deps` (with the network: it installs
+# packages), then `make demo` (in its own network namespace, so its servers
+# never meet a lab running on this machine).
 cmd_fresh() {
     local rel=$1
-    shift
-    [ $# -gt 0 ] || die "fresh: no command"
     local dir="$STACK_CACHE/fresh-$rel" status=0
     bootstrap "$rel" "$dir/root"
-    # With network: CMD is expected to install packages (make deps).
-    run_in "$dir/root" "$dir/state" yes src "$@" || status=$?
+    say "$rel: fresh root: make deps"
+    if run_in "$dir/root" "$dir/state" yes src make deps; then
+        say "$rel: fresh root: make demo"
+        run_in "$dir/root" "$dir/state" no src make demo || status=$?
+    else
+        status=$?
+        say "$rel: make deps failed in a fresh root"
+    fi
     rm -rf "$dir"
     return "$status"
 }
@@ -238,7 +246,7 @@ main() {
     path) root_of "$rel" ;;
     ensure) need_root; cmd_ensure "$rel" ;;
     run) need_root; cmd_run "$rel" "$@" ;;
-    fresh) need_root; cmd_fresh "$rel" "$@" ;;
+    fresh) need_root; cmd_fresh "$rel" ;;
     esac
 }
 
