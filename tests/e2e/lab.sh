@@ -180,13 +180,21 @@ _lab_self_pids() {
 # ourselves. Scans /proc with builtins only: no grep/pgrep can match
 # itself, and a fork per process costs seconds on a busy machine.
 _lab_run_dir_pids() {
-    local self p args
+    local self p args ownpid ownroot
     self=" $(_lab_self_pids | tr '\n' ' ') "
+    # Only processes of our own system: a lab in a Debian root of another
+    # release (tests/stacks, own PID namespace and root directory) may use
+    # the very same LAB_DIR path, and is none of our business.
+    ownpid=$(readlink /proc/self/ns/pid)
+    ownroot=$(readlink /proc/self/root)
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
         [[ $self == *" $p "* ]] && continue
         { mapfile -d '' -t args <"/proc/$p/cmdline"; } 2>/dev/null || continue
-        [[ "${args[*]}" == *"$LAB_DIR/"* ]] && echo "$p"
+        [[ "${args[*]}" == *"$LAB_DIR/"* ]] || continue
+        [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ownpid" ] || continue
+        [ "$(readlink "/proc/$p/root" 2>/dev/null)" = "$ownroot" ] || continue
+        echo "$p"
     done
 }
 

@@ -18,7 +18,7 @@
 # priv/lib, priv/bin) are per-release directories bind-mounted
 # over the checkout's own, so no release ever sees another's objects.
 #
-# `run` is in a private mount namespace and, unless --net is given, in a new
+# `run` is in private mount and PID namespaces and, unless --net is given, in a new
 # network namespace with only loopback up: servers in the root bind the same
 # 127.0.0.x addresses as a lab on the host or in another root without
 # meeting them, and nothing a test starts can reach beyond this machine.
@@ -70,6 +70,10 @@ mirror() {
 }
 
 root_of() { echo "$STACK_CACHE/$1/root"; }
+# What a run writes (the overlay's upper layer, the build outputs) is kept
+# per release and per checkout: two checkouts (worktrees) of the project
+# share a release's root but never each other's objects.
+state_of() { echo "$STACK_CACHE/$1/checkouts/$(printf '%s' "$REPO" | md5sum | cut -c1-12)"; }
 
 # Mounts for a root, inside a private mount namespace (called through
 # `unshare`): the root bound onto itself (the lab's own `unshare
@@ -104,16 +108,35 @@ clean_upper() {
     rm -rf "$state/upper" "$state/work"
 }
 
+# One run at a time per (release, checkout): a run starts by dropping the
+# previous run's upper layer, and two would share the build outputs.
+lock_state() {
+    local state=$1
+    mkdir -p "$state"
+    exec 9>"$state/.lock"
+    if ! flock -n 9; then
+        say "another run of this checkout is using $state; waiting for it"
+        flock 9
+    fi
+}
+
 # run_in ROOT STATE NET(yes|no) SRC(src|nosrc) CMD...
 run_in() {
     local root=$1 state=$2 net=$3 src=$4
     shift 4
     local unshare_net=()
     [ "$net" = no ] && unshare_net=(--net)
-    [ "$src" = src ] && clean_upper "$state"
+    if [ "$src" = src ]; then
+        lock_state "$state"
+        clean_upper "$state"
+    fi
     # shellcheck disable=SC2016 # expanded by the inner bash
-    unshare --mount --propagation private "${unshare_net[@]}" -- bash -c '
+    # A PID namespace too: the root's /proc shows only its own processes (a
+    # lab there never sees, or stops, a lab of the host or of another root),
+    # and whatever a run leaves behind dies with it.
+    unshare --mount --propagation private --pid --fork "${unshare_net[@]}" -- bash -c '
         set -e
+        exec 9>&-   # the lock stays with this script, not with servers left behind
         source "$1"
         root=$2 state=$3 net=$4 src=$5
         shift 5
@@ -168,7 +191,7 @@ cmd_ensure() {
     [ "$got" = "$rel" ] || die "$root holds $got, not $rel"
     # `make deps` inside the root, every time: it installs what is missing
     # under the release's own names, and says "all present" otherwise.
-    if ! run_in "$root" "$root.state" yes src make deps; then
+    if ! run_in "$root" "$(state_of "$rel")" yes src make deps; then
         die "$rel: 'make deps' failed inside $root"
     fi
 }
@@ -184,7 +207,7 @@ cmd_run() {
     local root
     root=$(root_of "$rel")
     [ -e "$root/.s2s-stack-bootstrapped" ] || die "$rel: no root at $root: run 'stack.sh ensure $rel' first"
-    run_in "$root" "$root.state" "$net" src "$@"
+    run_in "$root" "$(state_of "$rel")" "$net" src "$@"
 }
 
 # A root made for one command and removed after: what a newcomer's fresh
