@@ -19,8 +19,8 @@
 %%%
 %%% Verdicts are kept in the stream's own state map, per (local vhost,
 %%% remote domain), so they die with the stream, and each is bound to the
-%%% socket it was reached on: module keys survive
-%%% xmpp_stream_out:reset_state/1, a new connection has a new socket. A pair
+%%% connection it was reached on: module keys survive
+%%% xmpp_stream_out:reset_state/1, a new connection has a new socket monitor. A pair
 %%% without a verdict is judged on the spot, through mod_s2s_trust's own
 %%% check, when the stream has authenticated that remote domain; otherwise
 %%% the stanza is dropped.
@@ -66,9 +66,12 @@ put_verdict(State, LHost, RDomain, V) ->
     Vs = maps:get(?KEY, State, #{}),
     State#{?KEY => Vs#{{LHost, RDomain} => {token(State), V}}}.
 
-%% What identifies the connection: its socket (xmpp_socket keeps the same
-%% term for the life of the TLS connection; a reconnect makes a new one).
-token(State) -> maps:get(socket, State, undefined).
+%% What identifies the connection: the monitor xmpp_stream_{in,out} puts on
+%% its socket when it accepts or connects, kept across STARTTLS and SASL,
+%% removed when the connection closes or the outbound process resets to
+%% connect again. (The socket term itself will not do: it carries the XML
+%% parser's state and changes with every read.)
+token(State) -> maps:get(socket_monitor, State, undefined).
 
 %% Has the stream proved that it speaks for RDomain? Inbound: ejabberd
 %% keeps the authenticated domains (SASL or dialback, piggybacked ones

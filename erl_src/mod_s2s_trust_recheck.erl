@@ -67,17 +67,28 @@ collect(Ref, Pending, Deadline, Answered, Closed) ->
 %% state: whatever goes wrong closes this stream, never the re-check.
 -spec recheck_stream(map(), pid(), reference(), in | out, [binary()]) -> map().
 recheck_stream(State, ReplyTo, Ref, Dir, Hosts) ->
-    try pairs(Dir, State, Hosts) of
-        Pairs ->
-            {State1, Result} = judge_pairs(Dir, Pairs, State),
-            ReplyTo ! {Ref, self(), Result},
-            State1
+    try
+        {State1, Result} = judge_pairs(Dir, pairs(Dir, State, Hosts), State),
+        ReplyTo ! {Ref, self(), Result},
+        State1
     catch Class:Err:St ->
             ?LOG_ERROR("mod_s2s_trust: re-check of an s2s stream (~tsbound) failed; "
                        "the stream is closed as refused (internal_error): ~p",
                        [Dir, {Class, Err, St}]),
             ReplyTo ! {Ref, self(), failed},
-            mod_s2s_trust:close_stream(State, Dir, mod_s2s_trust:refusal_text(internal_error, <<>>))
+            close_or_stop(State, Dir)
+    end.
+
+%% A stream too broken to judge may be too broken to send an error to:
+%% then it just stops.
+close_or_stop(State, Dir) ->
+    try mod_s2s_trust:close_stream(State, Dir, mod_s2s_trust:refusal_text(internal_error, <<>>))
+    catch _:_ ->
+            case Dir of
+                in -> ejabberd_s2s_in:stop_async(self());
+                out -> ejabberd_s2s_out:stop_async(self())
+            end,
+            State
     end.
 
 %% The (local vhost, remote domain) pairs a stream carries that belong to
@@ -119,6 +130,10 @@ judge_pairs(Dir, Pairs, #{server_host := Own} = State) ->
     case OwnRefusal of
         none ->
             {State1, kept};
+        {internal_error, _} ->
+            %% The judgement itself failed: the stream may not even be able
+            %% to send its error.
+            {close_or_stop(State1, Dir), closed};
         {Reason, Detail} ->
             Text = mod_s2s_trust:refusal_text(Reason, Detail),
             {mod_s2s_trust:close_stream(State1, Dir, Text), closed}

@@ -24,6 +24,10 @@ start() ->
             Pid = spawn(fun() ->
                                 ets:new(?TAB, [named_table, public, set,
                                                {write_concurrency, true}]),
+                                %% The violators list's recency index (see
+                                %% mod_s2s_trust_violators): same owner.
+                                ets:new(mod_s2s_trust_recency,
+                                        [named_table, public, set, {write_concurrency, true}]),
                                 Parent ! {?TAB, ready},
                                 receive stop -> ok end
                         end),

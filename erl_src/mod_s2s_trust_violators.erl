@@ -10,7 +10,10 @@
 %%% can name any domain it likes in a stream header, so a flood of bogus
 %%% names must cost neither memory nor disk without limit. Past the bound
 %%% the least recently seen rows go, a tenth of the bound at a time (one
-%%% scan per many insertions), counted and logged once a minute.
+%%% scan per many insertions), counted and logged once a minute. "Least
+%%% recently seen" is last_seen (seconds) and, within one second, the order
+%%% of the writes on this node (a RAM index, mod_s2s_trust_recency): a flood
+%%% writes many rows a second.
 -module(mod_s2s_trust_violators).
 
 -export([init/0, record/6, note_verdict/6, all/0, lookup/1, last_verdict/1, forget/1,
@@ -50,7 +53,9 @@ record(Domain, Direction, Reason, Outcome, Details, Now) ->
                 mnesia:write(merge(Old, Domain, Direction, Reason, Outcome, Details, Now))
         end,
     case mnesia:transaction(F) of
-        {atomic, ok} -> bound(s2s_trust_violation, #s2s_trust_violation.last_seen);
+        {atomic, ok} ->
+            touch(s2s_trust_violation, Domain),
+            bound(s2s_trust_violation, #s2s_trust_violation.last_seen);
         {aborted, Why} -> {error, Why}
     end.
 
@@ -74,6 +79,7 @@ note_verdict(Domain, Direction, Verdict, Outcome, Details, Now) ->
                                        verdict = #{domain => Domain, direction => Direction,
                                                    verdict => Verdict, outcome => Outcome,
                                                    details => Details, at => Now}}),
+    touch(s2s_trust_last, Domain),
     bound(s2s_trust_last, fun(#s2s_trust_last{verdict = #{at := At}}) -> At end).
 
 %% Keep Table within max_violators rows. One evicting process at a time
@@ -109,8 +115,9 @@ evict(Table, Age, Max) ->
                         F when is_function(F, 1) -> F;
                         N when is_integer(N) -> fun(R) -> element(N, R) end
                     end,
-            Oldest = lists:sublist(lists:keysort(1, [{AgeOf(R), element(2, R)} || R <- Rows]), Drop),
-            [mnesia:dirty_delete(Table, Key) || {_, Key} <- Oldest],
+            Aged = [{{AgeOf(R), recency(Table, element(2, R))}, element(2, R)} || R <- Rows],
+            Oldest = lists:sublist(lists:keysort(1, Aged), Drop),
+            [begin mnesia:dirty_delete(Table, Key), untouch(Table, Key) end || {_, Key} <- Oldest],
             Total = counters_add(length(Oldest)),
             case Table of
                 s2s_trust_violation ->
@@ -127,6 +134,26 @@ evict(Table, Age, Max) ->
                     ok
             end,
             ok
+    end.
+
+%% The recency index: one monotonic number per (table, key) written on this
+%% node. Rows written before a restart (or on another node) have 0: their
+%% seconds alone order them.
+touch(Table, Key) ->
+    try ets:insert(mod_s2s_trust_recency, {{Table, Key}, erlang:unique_integer([monotonic, positive])})
+    catch error:badarg -> true
+    end.
+
+untouch(Table, Key) ->
+    try ets:delete(mod_s2s_trust_recency, {Table, Key})
+    catch error:badarg -> true
+    end.
+
+recency(Table, Key) ->
+    try ets:lookup(mod_s2s_trust_recency, {Table, Key}) of
+        [{_, Seq}] -> Seq;
+        [] -> 0
+    catch error:badarg -> 0
     end.
 
 %% Violators list rows evicted since the node started.
@@ -174,7 +201,7 @@ forget(Domain) ->
                                     mnesia:delete({s2s_trust_last, Domain}),
                                     Found
                             end) of
-        {atomic, true} -> ok;
+        {atomic, true} -> untouch(s2s_trust_violation, Domain), untouch(s2s_trust_last, Domain), ok;
         {atomic, false} -> not_found;
         {aborted, Why} -> erlang:error({forget_failed, Why})
     end.
