@@ -146,7 +146,7 @@ test-pki: pki
 # the lab's addresses and ports are fixed, so two runs (two checkouts, or a
 # developer's run beside CI's) must never overlap.
 LAB_LOCK := flock /tmp/s2s-lab.lock
-E2E_SUITES := lab module package failclosed load cluster learn
+E2E_SUITES := lab module package failclosed load cluster learn bypass
 .PHONY: test-e2e $(E2E_SUITES:%=test-e2e-%)
 test-e2e: $(E2E_SUITES:%=test-e2e-%)
 $(E2E_SUITES:%=test-e2e-%): test-e2e-%: all pki package

@@ -23,9 +23,12 @@
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
 %% hooks
 -export([s2s_in_auth_result/3, s2s_out_auth_result/2, s2s_out_closed/2,
-         s2s_in_handle_recv/3]).
-%% run inside s2s stream processes (ejabberd_s2s_{in,out}:update_state/2)
--export([report_stream/4, close_stream/3]).
+         s2s_in_closed/2, s2s_in_handle_recv/3]).
+%% for mod_s2s_trust_gate and mod_s2s_trust_recheck (run inside s2s stream
+%% processes)
+-export([judge_stream/4, close_stream/3, refuse_unauthenticated_out/3, log_drop/5]).
+%% for mod_s2s_trust_violators
+-export([max_violators/0]).
 %% ejabberdctl / mod_http_api commands
 -export([violators/0, export/1, forget/1, reload_trust/0, check/1, learned/0]).
 %% for mod_s2s_trust_learn
@@ -41,9 +44,20 @@
 -include("ejabberd_commands.hrl").
 -include("mod_s2s_trust.hrl").
 
-%% Before mod_s2s_dialback (50), which would turn a refused outgoing
-%% stream into a dialback retry, and before logging modules (55).
+%% Before mod_s2s_dialback and mod_s2s_bidi (both 50; equal Seqs run in
+%% module-name order): dialback would turn a refused outgoing stream into a
+%% dialback retry, bidi would register a refused inbound stream as our route
+%% to the peer and route the peer's stanzas on our outbound stream.
 -define(HOOK_SEQ, 10).
+%% Every hook of the module, added first in start/2 and deleted in stop/1.
+-define(HOOKS, [{s2s_in_auth_result, ?MODULE},
+                {s2s_out_auth_result, ?MODULE},
+                {s2s_out_closed, ?MODULE},
+                {s2s_in_closed, ?MODULE},
+                {s2s_in_handle_recv, ?MODULE},
+                {s2s_receive_packet, mod_s2s_trust_gate},
+                {s2s_in_handle_info, mod_s2s_trust_gate},
+                {s2s_out_packet, mod_s2s_trust_gate}]).
 %% State key marking a stream whose SASL EXTERNAL we hid (see s2s_in_handle_recv/3).
 -define(HID_EXTERNAL, mod_s2s_trust_hid_external).
 %% id-on-xmppAddr (RFC 6120 section 13.7.1.4)
@@ -51,8 +65,6 @@
 %% A peer's repeated violations are logged once per this many seconds
 %% (each one is still counted in the violators list).
 -define(LOG_INTERVAL, 60).
-%% How long a reload waits for live streams to report their certificate.
--define(RECHECK_TIMEOUT, 5000).
 
 -type outcome() :: accepted | refused | audited | exempted.
 
@@ -60,9 +72,15 @@
 %%% gen_mod
 %%%===================================================================
 
+%% Hooks first: from this moment no stream of Host authenticates and no
+%% stanza crosses unjudged (until the store is loaded, judging gives
+%% no_trust_store, a refusal). Then the streams that were already there
+%% (opened before the module started, or while it was off) are judged, and
+%% those refused are closed.
 start(Host, Opts) ->
     ok = mod_s2s_trust_violators:init(),
     ok = mod_s2s_trust_throttle:start(),
+    [ejabberd_hooks:add(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
     ok = mod_s2s_trust_learn:init_table(),
     ok = mod_s2s_trust_learn:start(),
     %% The bundle is derived from the table; rewrite it so that it matches
@@ -70,20 +88,17 @@ start(Host, Opts) ->
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
     load_store(Host, Opts),
-    ejabberd_hooks:add(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
-    ejabberd_hooks:add(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
-    ejabberd_hooks:add(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
-    ejabberd_hooks:add(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
     mod_s2s_trust_compat:register_commands(?MODULE, commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
+    {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
+    Checked > 0 andalso
+        ?LOG_NOTICE("mod_s2s_trust: started on ~ts: ~b live s2s stream(s) judged, ~b closed",
+                    [Host, Checked, Closed]),
     ok.
 
 stop(Host) ->
     mod_s2s_trust_webadmin:stop(Host),
-    ejabberd_hooks:delete(s2s_in_auth_result, Host, ?MODULE, s2s_in_auth_result, ?HOOK_SEQ),
-    ejabberd_hooks:delete(s2s_out_auth_result, Host, ?MODULE, s2s_out_auth_result, ?HOOK_SEQ),
-    ejabberd_hooks:delete(s2s_out_closed, Host, ?MODULE, s2s_out_closed, ?HOOK_SEQ),
-    ejabberd_hooks:delete(s2s_in_handle_recv, Host, ?MODULE, s2s_in_handle_recv, ?HOOK_SEQ),
+    [ejabberd_hooks:delete(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false ->
             mod_s2s_trust_compat:unregister_commands(commands()),
@@ -131,14 +146,16 @@ mod_opt_type(crl_fetch_timeout) ->
 mod_opt_type(crl_max_size) ->
     econf:int(1024, 104857600);
 mod_opt_type(crl_missing) ->
-    econf:enum([warn, refuse]).
+    econf:enum([warn, refuse]);
+mod_opt_type(max_violators) ->
+    econf:pos_int().
 
 mod_options(_Host) ->
     [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
      {learn_intermediates, true}, {learn_wait, 5000}, {probe_timeout, 8000},
      {probe_interval, 300}, {max_learned, 64},
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
-     {crl_max_size, 10485760}, {crl_missing, warn}].
+     {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000}].
 
 mod_doc() ->
     #{desc =>
@@ -200,7 +217,12 @@ mod_doc() ->
             #{value => "warn | refuse",
               desc => "A peer covered by a CRL that could not be fetched or is past its "
                       "nextUpdate: 'warn' logs and lets the trust config's crl_check "
-                      "decide; 'refuse' refuses it as crl_unavailable. Default warn."}}],
+                      "decide; 'refuse' refuses it as crl_unavailable. Default warn."}},
+           {max_violators,
+            #{value => "Number",
+              desc => "Most remote domains the violators list keeps (one node-wide list: "
+                      "the largest value of the vhosts that load the module). Beyond it the "
+                      "least recently seen are evicted, counted and logged. Default 100000."}}],
       example =>
           ["modules:",
            "  mod_s2s_dialback: {}",
@@ -275,13 +297,27 @@ store(Host) ->
 
 %% Inbound: RServer has just authenticated on this stream (EXTERNAL or
 %% dialback; a stream may authenticate several domains, each comes here).
-s2s_in_auth_result(#{?HID_EXTERNAL := true} = State, Result, RServer) ->
-    s2s_in_auth_result(restore_external(State), Result, RServer);
+%% Accepted: the verdict is bound to the stream (mod_s2s_trust_gate), which
+%% lets its stanzas through to this vhost. Refused: the domain leaves the
+%% stream's authenticated set, the stream gets a policy-violation error, and
+%% {stop, _} keeps mod_s2s_bidi from making it our route to the peer.
+s2s_in_auth_result(#{?HID_EXTERNAL := true} = State, false, _RServer) ->
+    restore_external(State);   % our own hiding of EXTERNAL, not a refusal
+s2s_in_auth_result(#{?HID_EXTERNAL := true} = State, true, RServer) ->
+    s2s_in_auth_result(restore_external(State), true, RServer);
 s2s_in_auth_result(#{server_host := Host} = State, true, RServer) ->
-    case guarded(in, Host, RServer, fun() -> check_stream(in, Host, RServer, State) end) of
-        accept -> State;
-        {refuse, Reason, Detail} -> {stop, refuse_in(State, Reason, Detail)}
+    case judge_stream(in, Host, RServer, State) of
+        accept ->
+            mod_s2s_trust_gate:accepted(State, Host, RServer);
+        {refuse, Reason, Detail} ->
+            AD = maps:get(auth_domains, State, sets:new()),
+            State1 = mod_s2s_trust_gate:refused(State#{auth_domains => sets:del_element(RServer, AD)},
+                                                Host, RServer),
+            {stop, refuse_in(State1, Reason, Detail)}
     end;
+s2s_in_auth_result(#{server_host := Host} = State, false, RServer) ->
+    ejabberd_refused(in, Host, RServer, State),
+    State;
 s2s_in_auth_result(State, _Failed, _RServer) ->
     State.
 
@@ -327,9 +363,10 @@ has_xmpp_addr(#{server_host := Host} = State) ->
 s2s_out_auth_result(#{db_verify := _} = State, _) ->
     State;
 s2s_out_auth_result(#{server_host := Host, remote_server := RServer} = State, true) ->
-    case guarded(out, Host, RServer, fun() -> check_stream(out, Host, RServer, State) end) of
-        accept -> State;
-        {refuse, Reason, Detail} -> {stop, refuse_out(State, Reason, Detail)}
+    case judge_stream(out, Host, RServer, State) of
+        accept -> mod_s2s_trust_gate:accepted(State, Host, RServer);
+        {refuse, Reason, Detail} ->
+            {stop, refuse_out(mod_s2s_trust_gate:refused(State, Host, RServer), Reason, Detail)}
     end;
 s2s_out_auth_result(State, _) ->
     State.
@@ -337,17 +374,123 @@ s2s_out_auth_result(State, _) ->
 %% ejabberd refused the peer itself (its own PKIX check, when dialback is
 %% not loaded): the stream is already gone; record it so the list is complete.
 s2s_out_closed(#{server_host := Host, remote_server := RServer} = State, {pkix, Why}) ->
-    try
-        Reason = pkix_reason(Why),
-        Details = #{detail => to_bin(Why), source => <<"ejabberd">>},
-        note(out, Host, RServer, {error, Reason}, refused, Details)
-    catch Class:Err:St ->
-            ?LOG_ERROR("mod_s2s_trust: recording ejabberd's refusal of ~ts failed: ~p",
-                       [safe(RServer), {Class, Err, St}])
+    record_quietly(RServer, fun() ->
+                                    Reason = pkix_reason(Why),
+                                    Details = #{detail => to_bin(Why), source => <<"ejabberd">>},
+                                    note(out, Host, RServer, {error, Reason}, refused, Details)
+                            end),
+    State;
+s2s_out_closed(#{server_host := Host, remote_server := RServer} = State, Why) ->
+    case refused_for_no_tls(State, Why) of
+        true -> no_tls(out, Host, RServer);
+        false -> ok
     end,
     State;
 s2s_out_closed(State, _Reason) ->
     State.
+
+%% ejabberd closed an inbound stream whose peer never started TLS although
+%% s2s_use_starttls requires it: a refusal, recorded under the name the
+%% peer gave in its stream header (nothing else is known of it).
+s2s_in_closed(#{server_host := Host} = State, Why) ->
+    case {maps:get(remote_server, State, <<>>), refused_for_no_tls(State, Why)} of
+        {RServer, true} when is_binary(RServer), RServer =/= <<>> -> no_tls(in, Host, RServer);
+        _ -> ok
+    end,
+    State;
+s2s_in_closed(State, _Why) ->
+    State.
+
+%% ejabberd answers a peer that will not do TLS, where it is required, with
+%% a policy-violation stream error ("Use of STARTTLS required"); xmpp's
+%% #stream_error{reason, text} is matched as a tuple (Debian ships xmpp as
+%% p1_xmpp, so include_lib("xmpp/...") does not resolve).
+refused_for_no_tls(State, {stream, {out, {stream_error, 'policy-violation', _}}}) ->
+    maps:get(stream_encrypted, State, false) =:= false;
+refused_for_no_tls(_State, _Why) ->
+    false.
+
+no_tls(Dir, Host, RServer) ->
+    record_quietly(RServer, fun() ->
+                                    Detail = case Dir of
+                                                 in -> <<"the peer did not start TLS, which this server requires">>;
+                                                 out -> <<"the peer's server does not offer TLS, which this server requires">>
+                                             end,
+                                    note(Dir, Host, RServer, {error, no_tls}, refused,
+                                         #{detail => Detail, source => <<"ejabberd">>})
+                            end).
+
+%% ejabberd refused the peer's SASL EXTERNAL itself. Listed when our own
+%% verifier refuses that certificate too (the reason is ours); when ours
+%% accepts it (23.01 checks an inbound certificate for the client purpose)
+%% it is ejabberd's quirk, not a violation: logged only. Dialback may still
+%% follow, and is judged in full.
+ejabberd_refused(_Dir, _Host, <<>>, _State) ->
+    ok;
+ejabberd_refused(Dir, Host, RServer, State) ->
+    record_quietly(RServer,
+                   fun() ->
+                           case judge(Host, RServer, peer_chain(State)) of
+                               {ok, _} ->
+                                   ?LOG_INFO("mod_s2s_trust: ejabberd refused SASL EXTERNAL of ~ts, "
+                                             "whose certificate our verifier accepts",
+                                             [safe(RServer)]);
+                               {Verdict, Details} ->
+                                   Detail = maps:get(detail, Details, <<>>),
+                                   note(Dir, Host, RServer, Verdict, refused,
+                                        Details#{source => <<"ejabberd">>,
+                                                 detail => <<"ejabberd refused SASL EXTERNAL; ",
+                                                             Detail/binary>>})
+                           end
+                   end).
+
+%% Recording a refusal must never crash the stream process that reports it.
+record_quietly(RServer, Fun) ->
+    try Fun()
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: recording a refusal of ~ts failed: ~p",
+                       [safe(RServer), {Class, Err, St}])
+    end.
+
+%% The whole judgement of one (stream, local vhost, remote domain): the
+%% verdict, the policy of that vhost, the record; never raises (fail closed).
+-spec judge_stream(in | out, binary(), binary(), map()) -> accept | {refuse, atom(), binary()}.
+judge_stream(Dir, Host, RServer, State) ->
+    guarded(Dir, Host, RServer, fun() -> check_stream(Dir, Host, RServer, State) end).
+
+%% The peer sent a stanza on our outbound stream before that stream
+%% authenticated: RFC 6120 forbids it, and with mod_s2s_bidi ejabberd would
+%% route it. Whatever the mode, it is dropped, recorded, and the stream is
+%% closed: no certificate policy makes an unauthenticated stanza acceptable.
+-spec refuse_unauthenticated_out(map(), binary(), binary()) -> map().
+refuse_unauthenticated_out(State, Host, RServer) ->
+    Detail = <<"a stanza arrived on our outbound stream before it authenticated">>,
+    record_quietly(RServer, fun() ->
+                                    note(out, Host, RServer, {error, not_authenticated}, refused,
+                                         #{detail => Detail, source => <<"mod_s2s_trust">>})
+                            end),
+    try close_stream(State, out, refusal_text(not_authenticated, Detail))
+    catch _:_ ->
+            ejabberd_s2s_out:stop_async(self()),
+            State
+    end.
+
+%% A stanza the gate did not let through; logged at most once a minute per
+%% (domain, direction, why).
+-spec log_drop(block | unauthenticated, in | out, binary(), binary(), binary()) -> ok.
+log_drop(Why, Dir, LHost, RDomain, What) ->
+    Now = erlang:system_time(second),
+    case mod_s2s_trust_throttle:allow({RDomain, Dir, {drop, Why, LHost}}, Now, ?LOG_INTERVAL) of
+        {true, Held} ->
+            Text = case Why of
+                       block -> <<"its certificate is not accepted for this vhost">>;
+                       unauthenticated -> <<"the stream has not authenticated it">>
+                   end,
+            ?LOG_WARNING("mod_s2s_trust: dropped a ~ts ~ts (~tsbound s2s stream, vhost ~ts): ~ts~ts",
+                         [What, safe(RDomain), Dir, safe(LHost), Text, held_text(Held)]);
+        false ->
+            ok
+    end.
 
 %% Every hook body runs here: any fault is an internal_error verdict and
 %% refuses in enforce mode (fail closed), logs in audit mode.
@@ -371,6 +514,7 @@ guarded(Dir, Host, RServer, Fun) ->
     end.
 
 check_stream(Dir, Host, RServer, State) ->
+    true = gen_mod:is_loaded(Host, ?MODULE),   % a vhost without the module has no policy
     Chain = peer_chain(State),
     {Verdict, Details} = mod_s2s_trust_crl:check_chain(   % notes CRL points; crl_missing
                            Host, Chain, complete_chain(Host, RServer, Chain, judge(Host, RServer, Chain))),
@@ -550,6 +694,16 @@ write_log_file(Dir, RServer, Reason, Outcome, Record, Now, Held) ->
             end
     end.
 
+%% The violators list is one per node (per cluster): its bound is the
+%% largest max_violators of the vhosts that load the module.
+-spec max_violators() -> pos_integer().
+max_violators() ->
+    case [gen_mod:get_module_opt(H, ?MODULE, max_violators)
+          || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)] of
+        [] -> 100000;
+        Ms -> lists:max(Ms)
+    end.
+
 %% log_file is per host in the options, but one file serves the node:
 %% take it from the first host that loads the module.
 global_host() ->
@@ -686,86 +840,8 @@ rebuild_and_recheck() ->
     Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
     Errors = [{H, E} || H <- Hosts,
                         {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],
-    {Checked, Closed} = recheck_live_streams(),
+    {Checked, Closed} = mod_s2s_trust_recheck:run(Hosts),
     {case Errors of [] -> ok; _ -> error end, Errors, Checked, Closed}.
-
-recheck_live_streams() ->
-    Ref = make_ref(),
-    Streams = [{in, P} || P <- children(ejabberd_s2s_in_sup)] ++
-              [{out, P} || P <- children(ejabberd_s2s_out_sup)],
-    lists:foreach(fun({in, P}) -> ejabberd_s2s_in:update_state(P, {?MODULE, report_stream, [self(), Ref, in]});
-                     ({out, P}) -> ejabberd_s2s_out:update_state(P, {?MODULE, report_stream, [self(), Ref, out]})
-                  end, Streams),
-    Deadline = erlang:monotonic_time(millisecond) + ?RECHECK_TIMEOUT,
-    Reports = collect_reports(Ref, length(Streams), Deadline, []),
-    %% One item per (stream, authenticated domain); batched per host.
-    Items = [{Host, {Pid, Dir, Domain, Chain}}
-             || {Pid, Dir, Host, Domains, Chain} <- Reports, Domain <- Domains],
-    ByHost = lists:foldl(fun({H, I}, Acc) -> maps:update_with(H, fun(L) -> [I | L] end, [I], Acc) end,
-                         #{}, Items),
-    Closed = maps:fold(fun(Host, HostItems, N) -> N + recheck_host(Host, HostItems) end, 0, ByHost),
-    {length(Reports), Closed}.
-
-recheck_host(Host, Items) ->
-    Verdicts = case store(Host) of
-                   undefined -> [{error, no_trust_store} || _ <- Items];
-                   Store -> s2s_trust:verify_batch(Store, [{D, C} || {_, _, D, C} <- Items])
-               end,
-    Failed = [{Pid, Dir, Domain, Chain, V}
-              || {{Pid, Dir, Domain, Chain}, V} <- lists:zip(Items, Verdicts), V =/= ok],
-    Opts = #{mode => mode(Host), exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
-    length([close_failed(Host, Pid, Dir, Domain, Chain, V)
-            || {Pid, Dir, Domain, Chain, V} <- Failed,
-               decide(V, Domain, Opts) =:= {refuse, refused}]).
-
-close_failed(Host, Pid, Dir, Domain, Chain, {error, Reason} = V) ->
-    Details = case {store(Host), Chain} of
-                  {undefined, _} -> #{};
-                  {_, []} -> #{detail => <<"the stream has no TLS certificate">>};
-                  {Store, _} -> element(2, s2s_trust:explain(Store, Domain, Chain))
-              end,
-    note(Dir, Host, Domain, V, refused, Details),
-    Text = refusal_text(Reason, maps:get(detail, Details, <<>>)),
-    case Dir of
-        in -> ejabberd_s2s_in:update_state(Pid, {?MODULE, close_stream, [in, Text]});
-        out -> ejabberd_s2s_out:update_state(Pid, {?MODULE, close_stream, [out, Text]})
-    end.
-
-children(Sup) ->
-    try [P || {_, P, _, _} <- supervisor:which_children(Sup), is_pid(P)]
-    catch exit:_ -> []
-    end.
-
-collect_reports(_Ref, 0, _Deadline, Acc) ->
-    Acc;
-collect_reports(Ref, N, Deadline, Acc) ->
-    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
-    receive
-        {Ref, Report} -> collect_reports(Ref, N - 1, Deadline, [Report | Acc])
-    after Left ->
-            ?LOG_WARNING("mod_s2s_trust: ~b s2s stream(s) did not report during the "
-                         "re-check", [N]),
-            Acc
-    end.
-
-%% Runs inside an s2s stream process: report what it authenticated and the
-%% peer's certificate. Streams that have not authenticated anything yet
-%% report no domain: they are checked when they do.
-report_stream(State, ReplyTo, Ref, Dir) ->
-    try
-        Host = maps:get(server_host, State),
-        Domains = case Dir of
-                      in -> sets:to_list(maps:get(auth_domains, State, sets:new()));
-                      out ->
-                          case maps:get(stream_authenticated, State, false) of
-                              true -> [maps:get(remote_server, State)];
-                              false -> []
-                          end
-                  end,
-        ReplyTo ! {Ref, {self(), Dir, Host, Domains, peer_chain(State)}}
-    catch _:_ -> ok
-    end,
-    State.
 
 %% Runs inside an s2s stream process: close it with a policy-violation.
 close_stream(State, in, Text) ->

@@ -8,7 +8,7 @@
 %%% keys empties it rather than growing without limit.
 -module(mod_s2s_trust_throttle).
 
--export([start/0, stop/0, allow/3]).
+-export([start/0, stop/0, allow/3, try_lock/1, unlock/1]).
 
 -define(TAB, mod_s2s_trust_throttle).
 %% Far more keys than real federations; past it, forget and start over.
@@ -24,6 +24,10 @@ start() ->
             Pid = spawn(fun() ->
                                 ets:new(?TAB, [named_table, public, set,
                                                {write_concurrency, true}]),
+                                %% The violators list's recency index (see
+                                %% mod_s2s_trust_violators): same owner.
+                                ets:new(mod_s2s_trust_recency,
+                                        [named_table, public, set, {write_concurrency, true}]),
                                 Parent ! {?TAB, ready},
                                 receive stop -> ok end
                         end),
@@ -69,4 +73,19 @@ allow(Key, Now, Interval) ->
         end
     catch error:badarg ->
             {true, 0}
+    end.
+
+%% A node-local try-lock on the same table, for work one process at a time
+%% should do (evicting the violators list). Without the table, no lock is
+%% held and the work is skipped: the next caller does it.
+-spec try_lock(term()) -> boolean().
+try_lock(Name) ->
+    try ets:insert_new(?TAB, {{lock, Name}, locked, 0})
+    catch error:badarg -> false
+    end.
+
+-spec unlock(term()) -> ok.
+unlock(Name) ->
+    try ets:delete(?TAB, {lock, Name}), ok
+    catch error:badarg -> ok
     end.

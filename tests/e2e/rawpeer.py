@@ -230,10 +230,8 @@ def serve_one(conn, args, tr):
     conn.sendall(b"<proceed xmlns='" + NS_TLS.encode() + b"'/>")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    # Any client certificate is fine to us: we are not the one judging.
-    ctx.check_hostname = False
-    ctx.load_verify_locations(args.cert)
+    # No client certificate asked: we attack, we do not judge.
+    ctx.verify_mode = ssl.CERT_NONE
     try:
         tls = ctx.wrap_socket(conn, server_side=True)
     except (ssl.SSLError, OSError) as e:
