@@ -244,6 +244,13 @@ lab_init() {
         lab_log "missing lua-unbound: prosody would ignore the lab hosts file"
         return 1
     }
+    # Each server sees the lab's hosts file bound over /etc/hosts, which
+    # needs /etc/hosts to exist; a minimal root (debootstrap minbase of
+    # Debian 12) has none. Create the file every Debian install has.
+    if [ ! -e /etc/hosts ]; then
+        printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >/etc/hosts || return 1
+        lab_log "created /etc/hosts (localhost only): there was none to bind the lab's over"
+    fi
     case $LAB_DIR in
         /* ) ;;
         *) lab_log "LAB_DIR must be absolute: $LAB_DIR"; return 1 ;;

@@ -169,6 +169,9 @@ bootstrap() {
     printf '#!/bin/sh\n# no service starts inside a build root\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
     chmod 755 "$dir/usr/sbin/policy-rc.d"
     printf 'deb %s %s main\n' "$mirror" "$rel" >"$dir/etc/apt/sources.list"
+    # What the Debian installer writes and minbase leaves out (bookworm).
+    [ -e "$dir/etc/hosts" ] ||
+        printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
     # The mirror is a dated snapshot; unstable's Release is past Valid-Until.
     printf 'Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n' \
         >"$dir/etc/apt/apt.conf.d/90s2s-trust-stack"
