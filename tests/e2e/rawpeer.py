@@ -13,10 +13,12 @@ Client (it connects to the server under test):
                       [--stanza XML]... [--transcript FILE]
 
   Opens a stream from DOMAIN to DOMAIN; with --tls does STARTTLS presenting
-  the certificate; with --external authenticates with SASL EXTERNAL; then
-  sends each --stanza and waits until the server closes the stream or 5 s
-  pass. Exit 0 when every step it was asked for succeeded (the server may
-  still refuse the stanzas: that is for the test to judge).
+  the certificate; with --external authenticates with SASL EXTERNAL; with
+  --dialback D (repeatable) asks dialback to authenticate each D in turn on
+  that one stream (the second one and after are piggybacked) and prints
+  "dialback D: valid|invalid|none"; then sends each --stanza and waits until
+  the server closes the stream or 5 s pass. Exit 0 when every step it was
+  asked for ran (the server may still refuse: that is for the test to judge).
 
     rawpeer.py flood --connect IP:PORT --to DOMAIN --count N --prefix P
 
@@ -40,9 +42,14 @@ Server (the server under test connects to it):
                    <db:result type='valid'/>: the stream looks authenticated
                    without TLS
     no-starttls    offer neither TLS nor anything else
+    dialback-authority
+                   a dialback authoritative server that says "valid" to every
+                   <db:verify/> (after STARTTLS, as ejabberd requires), whatever
+                   the key: it speaks for any domain the hosts file sends to it
   Serves connections until killed; writes "ready" to --ready once listening.
 """
 import argparse
+import re
 import socket
 import ssl
 import sys
@@ -52,6 +59,7 @@ import time
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+DB_FEATURE = b"<dialback xmlns='urn:xmpp:features:dialback'/>"
 # 24.10-24.12 (xmpp >= 1.9.2) look for urn:xmpp:bidi, 26.07 for the
 # correct urn:xmpp:features:bidi: offer both.
 BIDI_FEATURES = (b"<bidi xmlns='urn:xmpp:bidi'/>"
@@ -85,12 +93,12 @@ def header(frm, to, sid=None):
     return b"<?xml version='1.0'?><stream:stream " + attrs + b">"
 
 
-def read_until(sock, markers, transcript, tag, limit=65536):
-    """Read until one of the byte strings in markers was seen, the peer
-    closed, or TIMEOUT passed; return what was read."""
+def receive(sock, transcript, tag, seconds, done=lambda buf: False, limit=65536):
+    """Read until done(buffer) holds, the peer closes, `limit` bytes came or
+    `seconds` pass; append what was read to the transcript; return it."""
     buf = b""
-    deadline = time.monotonic() + TIMEOUT
-    while not any(m in buf for m in markers) and len(buf) < limit:
+    deadline = time.monotonic() + seconds
+    while not done(buf) and len(buf) < limit:
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -104,26 +112,16 @@ def read_until(sock, markers, transcript, tag, limit=65536):
         buf += chunk
     transcript.write(tag, buf)
     return buf
+
+
+def read_until(sock, markers, transcript, tag):
+    """Read until one of the byte strings in markers was seen (or TIMEOUT)."""
+    return receive(sock, transcript, tag, TIMEOUT, lambda buf: any(m in buf for m in markers))
 
 
 def drain(sock, transcript, tag, seconds):
     """Read whatever comes for a while (or until the peer closes)."""
-    buf = b""
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(4096)
-        except (socket.timeout, ssl.SSLError, OSError):
-            break
-        if not chunk:
-            break
-        buf += chunk
-    transcript.write(tag, buf)
-    return buf
+    return receive(sock, transcript, tag, seconds)
 
 
 def hostport(text):
@@ -165,6 +163,13 @@ def client(args):
                 return 1
             sock.sendall(header(args.frm, args.to))
             read_until(sock, [b"</stream:features>", b"<stream:features/>"], tr, "features after sasl")
+    for domain in args.dialback:
+        sock.sendall(b"<db:result from='" + domain.encode() + b"' to='" + args.to.encode() +
+                     b"'>a1b2c3d4e5f6</db:result>")
+        answer = read_until(sock, [b"type="], tr, "dialback " + domain)
+        verdict = re.search(rb"<db:result[^>]*type=['\"]([a-z]+)", answer)
+        print("dialback %s: %s" % (domain, verdict.group(1).decode() if verdict else "none"))
+        sys.stdout.flush()
     for stanza in args.stanza:
         sock.sendall(stanza.encode())
     drain(sock, tr, "after stanzas", 5.0)
@@ -217,6 +222,9 @@ def serve_one(conn, args, tr):
     got = read_until(conn, [b"starttls"], tr, "before starttls")
     if b"starttls" not in got:
         return
+    if args.mode == "dialback-authority":
+        authority(conn, args, tr)
+        return
     if args.mode == "db-valid":
         # Which domains: ours (the stream's from) and theirs (their header's from).
         theirs = b""
@@ -245,6 +253,35 @@ def serve_one(conn, args, tr):
     # The injection: stanzas before the connecting server authenticated.
     tls.sendall(stanzas)
     drain(tls, tr, "after injection", 10.0)
+
+
+def authority(conn, args, tr):
+    """Do STARTTLS, then answer every <db:verify/> with type='valid'."""
+    conn.sendall(b"<proceed xmlns='" + NS_TLS.encode() + b"'/>")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    ctx.verify_mode = ssl.CERT_NONE
+    tls = ctx.wrap_socket(conn, server_side=True)
+    read_until(tls, [b"<stream:stream"], tr, "header after tls")
+    tls.sendall(header(args.domain, None, "raw3") + b"<stream:features>" + DB_FEATURE +
+                b"</stream:features>")
+    pending = b""
+    while True:
+        got = receive(tls, tr, "verify", TIMEOUT,
+                      lambda buf: b"</db:verify>" in buf or b"</stream:stream>" in buf)
+        if not got:
+            return
+        pending += got
+        for m in re.finditer(rb"<db:verify([^>]*)>[^<]*</db:verify>", pending):
+            attrs = dict(re.findall(rb"(from|to|id)=['\"]([^'\"]*)['\"]", m.group(1)))
+            tls.sendall(b"<db:verify from='" + attrs.get(b"to", b"") + b"' to='" +
+                        attrs.get(b"from", b"") + b"' id='" + attrs.get(b"id", b"") +
+                        b"' type='valid'/>")
+        end = pending.rfind(b"</db:verify>")
+        if end >= 0:
+            pending = pending[end + len(b"</db:verify>"):]
+        if b"</stream:stream>" in pending:
+            return
 
 
 def server(args):
@@ -285,6 +322,7 @@ def main():
     c.add_argument("--cert")
     c.add_argument("--key")
     c.add_argument("--external", action="store_true")
+    c.add_argument("--dialback", action="append", default=[])
     c.add_argument("--stanza", action="append", default=[])
     c.add_argument("--transcript")
     f = sub.add_parser("flood")
@@ -298,7 +336,8 @@ def main():
     s.add_argument("--cert", required=True)
     s.add_argument("--key", required=True)
     s.add_argument("--mode", required=True,
-                   choices=["inject-plain", "inject-tls", "db-valid", "no-starttls"])
+                   choices=["inject-plain", "inject-tls", "db-valid", "no-starttls",
+                            "dialback-authority"])
     s.add_argument("--stanza", action="append", default=[])
     s.add_argument("--transcript", required=True)
     s.add_argument("--ready")

@@ -12,6 +12,8 @@
 #   evil1-4   raw servers w.test connects to: stanzas before TLS, stanzas
 #             after TLS before authentication, an unsolicited dialback
 #             "valid", no TLS at all
+#   pb.test   a raw peer that piggybacks piggy.test on its dialback stream
+#             (a raw dialback authority answers for both)
 #   strict.test lax.test ex.test   one ejabberd, the module enforcing,
 #             auditing, and enforcing with q.test exempt; raw peers p.test and
 #             q.test open their stream to the lax vhosts, address the strict one
@@ -38,7 +40,8 @@ RAWPEER=$HERE/rawpeer.py
 
 declare -A IP=([a]=127.0.0.81 [b]=127.0.0.82 [u]=127.0.0.83 [v]=127.0.0.84 [m]=127.0.0.85
                [h]=127.0.0.86 [c]=127.0.0.87 [g]=127.0.0.88 [f]=127.0.0.89
-               [evil1]=127.0.0.90 [evil2]=127.0.0.91 [evil3]=127.0.0.92 [evil4]=127.0.0.93)
+               [evil1]=127.0.0.90 [evil2]=127.0.0.91 [evil3]=127.0.0.92 [evil4]=127.0.0.93
+               [auth]=127.0.0.94)
 lab_init || exit 1
 lab_add_host k.test "${IP[c]}" && lab_add_host o.test "${IP[g]}" || exit 1
 
@@ -49,8 +52,9 @@ na() { echo "n/a  $1 (ejabberd $(lab_ejabberd_version) has no mod_s2s_bidi)"; }
 bidi_yaml() { [ $BIDI = yes ] && printf 'mod_s2s_bidi: {}\n'; }
 
 # ---- certificates and trust ----------------------------------------------------
-declare -A DOM=([a]=w.test [b]=t.test [m]=strict.test [h]=n.test [g]=o.test [f]=l.test [p]=p.test [q]=q.test)
-for n in a b m h g f p q; do lab_issue_leaf "$n" "${DOM[$n]}" >/dev/null; done
+declare -A DOM=([a]=w.test [b]=t.test [m]=strict.test [h]=n.test [g]=o.test [f]=l.test [p]=p.test [q]=q.test
+                [pb]=pb.test)
+for n in a b m h g f p q pb; do lab_issue_leaf "$n" "${DOM[$n]}" >/dev/null; done
 lab_issue_leaf lax lax.test >/dev/null
 lab_issue_leaf ex ex.test >/dev/null
 lab_issue_leaf c k.test selfsigned >/dev/null
@@ -115,6 +119,9 @@ raw_server evil1 inject-plain || exit 1
 raw_server evil2 inject-tls || exit 1
 raw_server evil3 db-valid || exit 1
 raw_server evil4 no-starttls || exit 1
+# The dialback authority for pb.test and piggy.test (the piggyback case).
+lab_add_host pb.test "${IP[auth]}" && lab_add_host piggy.test "${IP[auth]}" || exit 1
+raw_server auth dialback-authority || exit 1
 
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
@@ -130,6 +137,7 @@ count_of() {
 # the violation count is the evidence of a refusal that follows another.
 count_grows() { [ "$(count_of "$1" "$2")" -gt "$3" ]; }
 body() { echo "bypass-$1-$$-$RANDOM"; }
+msg() { printf "<message from='%s' to='%s' type='chat'><body>%s</body></message>" "$1" "$2" "$3"; }
 
 # Streams of INSTANCE: "<in> <out>" counts of its s2s supervisors.
 streams() {
@@ -153,31 +161,29 @@ if [ $BIDI = yes ]; then
     }
     check "bidi: trusted peer delivers both ways over one stream" a b -- trusted_bidi
 
-    # An untrusted bidi peer that connects first: nothing either way, and a
-    # never makes the peer's stream its route to u.test.
-    untrusted_first() {
-        local b1 b2
-        b1=$(body u2a); b2=$(body a2u)
-        lab_send ursula@u.test alice@w.test "$b1" || return 1
-        lab_assert_not_delivered alice@w.test "$b1" a "$REFUSED_IN u\\.test" || return 1
-        lab_send alice@w.test ursula@u.test "$b2" || return 1
-        lab_assert_not_delivered ursula@u.test "$b2" a "$REFUSED_OUT u\\.test" || return 1
+    # An untrusted bidi peer gets nothing across, whichever side connects
+    # first, and w.test never makes the peer's inbound stream its route there.
+    not_in() { # INSTANCE DOMAIN USER
+        local b
+        b=$(body "$1-in")
+        lab_send "$3@$2" alice@w.test "$b" || return 1
+        lab_assert_not_delivered alice@w.test "$b" a "$REFUSED_IN ${2//./\\.}"
+    }
+    not_out() { # INSTANCE DOMAIN USER
+        local b
+        b=$(body "$1-out")
+        lab_send alice@w.test "$3@$2" "$b" || return 1
+        lab_assert_not_delivered "$3@$2" "$b" a "$REFUSED_OUT ${2//./\\.}"
+    }
+    not_our_route() { # DOMAIN
         local route
-        route=$(lab_rpc a '[P || P <- ejabberd_s2s:get_connections_pids({<<"w.test">>, <<"u.test">>}), lists:member(P, [C || {_, C, _, _} <- supervisor:which_children(ejabberd_s2s_in_sup)])]')
-        [ "$route" = "[]" ] || { lab_log "u.test's inbound stream is a's route: $route"; return 1; }
+        route=$(lab_rpc a "[P || P <- ejabberd_s2s:get_connections_pids({<<\"w.test\">>, <<\"$1\">>}), lists:member(P, [C || {_, C, _, _} <- supervisor:which_children(ejabberd_s2s_in_sup)])]")
+        [ "$route" = "[]" ] || { lab_log "$1's inbound stream is w.test's route: $route"; return 1; }
     }
-    check "bidi: untrusted peer connecting first gets nothing across, either way" a u -- untrusted_first
-
-    # The same when a connects first.
-    untrusted_second() {
-        local b1 b2
-        b1=$(body a2v); b2=$(body v2a)
-        lab_send alice@w.test victor@v.test "$b1" || return 1
-        lab_assert_not_delivered victor@v.test "$b1" a "$REFUSED_OUT v\\.test" || return 1
-        lab_send victor@v.test alice@w.test "$b2" || return 1
-        lab_assert_not_delivered alice@w.test "$b2" a "$REFUSED_IN v\\.test" || return 1
-    }
-    check "bidi: untrusted peer, a connecting first, gets nothing across" a v -- untrusted_second
+    check "bidi: untrusted peer connecting first gets nothing across, either way" a u -- \
+        eval 'not_in u u.test ursula && not_out u u.test ursula && not_our_route u.test'
+    check "bidi: untrusted peer, a connecting first, gets nothing across" a v -- \
+        eval 'not_out v v.test victor && not_in v v.test victor && not_our_route v.test'
 else
     na "bidi: trusted peer delivers both ways over one stream"
     na "bidi: untrusted peer connecting first gets nothing across, either way"
@@ -224,6 +230,25 @@ no_tls_out() {
 }
 check "server without TLS (STARTTLS required): recorded no_tls, outbound" a -- no_tls_out
 
+# ==== 2b. piggybacked dialback ==========================================================
+# A raw peer with a valid certificate for pb.test authenticates by dialback,
+# then asks dialback to authenticate piggy.test on the same stream (ejabberd
+# allows it: its authoritative server, played by the raw authority, says
+# "valid"). The certificate does not name piggy.test: refused.
+piggyback() {
+    local b out
+    b=$(body piggy)
+    out=$(python3 "$RAWPEER" client --connect "${IP[a]}:5269" --from pb.test --to w.test --tls \
+        --cert "$(lab_cert pb chain)" --key "$(lab_cert pb key)" \
+        --dialback pb.test --dialback piggy.test \
+        --stanza "$(msg x@piggy.test alice@w.test "$b")" --transcript "$LAB_DIR/pb-client.transcript")
+    echo "$out" | sed 's/^/     rawpeer: /'
+    grep -q '^dialback pb.test: valid$' <<<"$out" || { lab_log "pb.test did not authenticate"; return 1; }
+    lab_assert_not_delivered alice@w.test "$b" a "$REFUSED_IN piggy\\.test: name_mismatch" || return 1
+    listed a piggy.test name_mismatch && not_listed a pb.test
+}
+check "piggybacked dialback: a second domain on a judged stream is judged for itself, refused" a -- piggyback
+
 # ==== 3. one policy per stream per vhost ================================================
 raw_client() { # NAME FROM TO STANZA...
     local name=$1 from=$2 to=$3
@@ -234,7 +259,6 @@ raw_client() { # NAME FROM TO STANZA...
         --cert "$(lab_cert "$name" chain)" --key "$(lab_cert "$name" key)" --external \
         "${args[@]}" --transcript "$LAB_DIR/$name-client.transcript"
 }
-msg() { printf "<message from='%s' to='%s' type='chat'><body>%s</body></message>" "$1" "$2" "$3"; }
 vhost_audit() {
     local to_strict to_lax
     to_strict=$(body p-strict); to_lax=$(body p-lax)
