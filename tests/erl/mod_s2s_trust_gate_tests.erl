@@ -106,3 +106,28 @@ evict_test_() ->
                                                 #s2s_trust_violation.last_seen, 100),
              ?assertEqual(90, mnesia:table_info(s2s_trust_violation, size))
      end}.
+
+%% Our stanza leaving over a peer's inbound bidi stream: without an accepted
+%% verdict for that peer it is stopped (and bounced), whatever mod_s2s_bidi
+%% would do next; with one, it goes on.
+handle_info_test_() ->
+    {setup,
+     fun() -> {ok, _} = application:ensure_all_started(xmpp) end,
+     fun(_) -> ok end,
+     fun() ->
+             Pkt = xmpp:decode(fxml_stream:parse_element(
+                                 <<"<message xmlns='jabber:server' from='u@a.test' "
+                                   "to='x@r.test'><body>hi</body></message>">>)),
+             M = make_ref(),
+             Unauth = in_state(M, []),
+             Judged = ?G:accepted(in_state(M, [<<"r.test">>]), <<"a.test">>, <<"r.test">>),
+             Refused = ?G:refused(in_state(M, [<<"r.test">>]), <<"a.test">>, <<"r.test">>),
+             ?assertMatch({stop, _}, ?G:s2s_in_handle_info(Unauth, {route, Pkt})),
+             ?assertMatch({stop, _}, ?G:s2s_in_handle_info(Refused, {route, Pkt})),
+             ?assertEqual(Judged, ?G:s2s_in_handle_info(Judged, {route, Pkt})),
+             %% another peer's verdict does not cover r.test
+             Other = ?G:accepted(in_state(M, [<<"o.test">>]), <<"a.test">>, <<"o.test">>),
+             ?assertMatch({stop, _}, ?G:s2s_in_handle_info(Other, {route, Pkt})),
+             %% not a route: none of the gate's business
+             ?assertEqual(Unauth, ?G:s2s_in_handle_info(Unauth, something_else))
+     end}.
