@@ -654,7 +654,10 @@ note(Dir, _Host, RServer, Verdict, Outcome, Details) ->
             ok;
         _ ->
             ok = mod_s2s_trust_violators:record(RServer, Dir, Reason, Outcome, Record, Now),
-            case mod_s2s_trust_throttle:allow({RServer, Dir, Reason}, Now, ?LOG_INTERVAL) of
+            %% One throttle per source: ejabberd's own refusal of a peer
+            %% must not hold back the line saying what the module decided.
+            Source = maps:get(source, Record, <<"mod_s2s_trust">>),
+            case mod_s2s_trust_throttle:allow({RServer, Dir, Reason, Source}, Now, ?LOG_INTERVAL) of
                 {true, Held} ->
                     ?LOG_WARNING("mod_s2s_trust: ~ts ~tsbound s2s stream of ~ts: ~ts (~ts)~ts",
                                  [Outcome, Dir, safe(RServer), Reason,

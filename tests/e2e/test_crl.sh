@@ -176,6 +176,7 @@ check "reload: live streams re-checked and closed" -- closed_some
 check "reload: the new CRL was fetched and kept" -- \
     lab_wait_log a "CRL $INTER_URL updated: issuer CN=s2s-trust CRL-Publishing Intermediate, 1 revoked" 5
 check "reload: b's live stream closed as revoked" -- lab_wait_log a "$REFUSED_IN" 10
+lab_wait_s2s_gone b b.test a.test
 lab_send bob@b.test alice@a.test "b to a after revocation"
 check "b -> a refused: revoked" a b -- \
     lab_assert_not_delivered alice@a.test "b to a after revocation" b "$B_REFUSED"
@@ -223,6 +224,7 @@ lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$R
 check "restart: the copies on disk are in the store at once" -- crls_are 2
 check "restart: the store was built with them, before any fetch" -- \
     eval "tail -n +$((RESTART_LINE + 1)) '$ALOG' | grep -Eq 'trust store for a\.test: 1 anchors, [0-9]+ intermediates, 2 CRLs'"
+lab_wait_s2s_gone b b.test a.test
 lab_send bob@b.test alice@a.test "b to a after restart"
 check "restart: b -> a refused: revoked (last good copy)" a b -- \
     lab_assert_not_delivered alice@a.test "b to a after restart" b "$B_REFUSED"
