@@ -57,6 +57,7 @@
                 {s2s_in_handle_recv, ?MODULE},
                 {s2s_receive_packet, mod_s2s_trust_gate},
                 {s2s_in_handle_info, mod_s2s_trust_gate},
+                {s2s_out_handle_info, mod_s2s_trust_gate},
                 {s2s_out_packet, mod_s2s_trust_gate}]).
 %% State key marking a stream whose SASL EXTERNAL we hid (see s2s_in_handle_recv/3).
 -define(HID_EXTERNAL, mod_s2s_trust_hid_external).
@@ -112,9 +113,16 @@ stop(Host) ->
     ok.
 
 %% `ejabberdctl reload_config`: rebuild the store from the (maybe new)
-%% trust_config; a failure keeps the store in use.
+%% trust_config (a failure keeps the store in use), then judge every live
+%% stream of Host again: the mode, the exemptions or the trust config may
+%% have changed (audit -> enforce is the documented way in), and a verdict
+%% given under the old policy no longer counts (the policy epoch moves).
 reload(Host, NewOpts, _OldOpts) ->
     load_store(Host, NewOpts),
+    mod_s2s_trust_gate:new_policy(Host),
+    {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
+    ?LOG_NOTICE("mod_s2s_trust: reloaded on ~ts: ~b live s2s stream(s) judged, ~b closed",
+                [Host, Checked, Closed]),
     ok.
 
 depends(_Host, _Opts) -> [].
@@ -241,6 +249,7 @@ load_store(Host, Opts) ->
     case open_with_learned(Config) of
         {ok, Store} ->
             persistent_term:put({?MODULE, store, Host}, Store),
+            mod_s2s_trust_gate:new_policy(Host),
             #{anchors := A, intermediates := I, crls := C} = s2s_trust:info(Store),
             ?LOG_NOTICE("mod_s2s_trust: trust store for ~ts: ~b anchors, ~b intermediates, "
                         "~b CRLs (~ts)", [Host, A, I, C, config_name(Config)]),
@@ -307,15 +316,15 @@ s2s_in_auth_result(#{?HID_EXTERNAL := true} = State, true, RServer) ->
     s2s_in_auth_result(restore_external(State), true, RServer);
 s2s_in_auth_result(#{server_host := Host} = State, true, RServer) ->
     case judge_stream(in, Host, RServer, State) of
-        accept ->
-            mod_s2s_trust_gate:accepted(State, Host, RServer);
+        {accept, Until} ->
+            mod_s2s_trust_gate:accepted(State, Host, RServer, Until);
         {refuse, Reason, Detail} ->
             AD = maps:get(auth_domains, State, sets:new()),
             State1 = mod_s2s_trust_gate:refused(State#{auth_domains => sets:del_element(RServer, AD)},
                                                 Host, RServer),
             {stop, refuse_in(State1, Reason, Detail)}
     end;
-s2s_in_auth_result(#{server_host := Host} = State, false, RServer) ->
+s2s_in_auth_result(#{server_host := Host, sasl_mech := <<"EXTERNAL">>} = State, false, RServer) ->
     ejabberd_refused(in, Host, RServer, State),
     State;
 s2s_in_auth_result(State, _Failed, _RServer) ->
@@ -329,7 +338,8 @@ s2s_in_auth_result(State, _Failed, _RServer) ->
 %% offer: the peer is told invalid-mechanism and falls back to dialback,
 %% and s2s_in_auth_result/3 then checks the same certificate in full. The
 %% flag is undone by the auth-failure hook that the refusal runs.
-s2s_in_handle_recv(State, _El, {sasl_auth, <<"EXTERNAL">>, _} ) ->
+s2s_in_handle_recv(#{stream_state := wait_for_sasl_request} = State, _El,
+                   {sasl_auth, <<"EXTERNAL">>, _}) ->
     try has_xmpp_addr(State) of
         true ->
             ?LOG_INFO("mod_s2s_trust: SASL EXTERNAL from a certificate with an XmppAddr "
@@ -364,7 +374,7 @@ s2s_out_auth_result(#{db_verify := _} = State, _) ->
     State;
 s2s_out_auth_result(#{server_host := Host, remote_server := RServer} = State, true) ->
     case judge_stream(out, Host, RServer, State) of
-        accept -> mod_s2s_trust_gate:accepted(State, Host, RServer);
+        {accept, Until} -> mod_s2s_trust_gate:accepted(State, Host, RServer, Until);
         {refuse, Reason, Detail} ->
             {stop, refuse_out(mod_s2s_trust_gate:refused(State, Host, RServer), Reason, Detail)}
     end;
@@ -405,10 +415,17 @@ s2s_in_closed(State, _Why) ->
 %% a policy-violation stream error ("Use of STARTTLS required"); xmpp's
 %% #stream_error{reason, text} is matched as a tuple (Debian ships xmpp as
 %% p1_xmpp, so include_lib("xmpp/...") does not resolve).
-refused_for_no_tls(State, {stream, {out, {stream_error, 'policy-violation', _}}}) ->
-    maps:get(stream_encrypted, State, false) =:= false;
+refused_for_no_tls(State, {stream, {out, {stream_error, 'policy-violation', Texts}}}) ->
+    %% ejabberd's text is "Use of STARTTLS required"; our own closes of a
+    %% plaintext stream (not_authenticated, a refusal) say something else.
+    maps:get(stream_encrypted, State, false) =:= false
+        andalso lists:any(fun(T) -> says_starttls(T) end, Texts);
 refused_for_no_tls(_State, _Why) ->
     false.
+
+%% xmpp's #text{lang, data}, as a tuple (see above).
+says_starttls({text, _Lang, Data}) when is_binary(Data) -> binary:match(Data, <<"STARTTLS">>) =/= nomatch;
+says_starttls(_) -> false.
 
 no_tls(Dir, Host, RServer) ->
     record_quietly(RServer, fun() ->
@@ -454,7 +471,11 @@ record_quietly(RServer, Fun) ->
 
 %% The whole judgement of one (stream, local vhost, remote domain): the
 %% verdict, the policy of that vhost, the record; never raises (fail closed).
--spec judge_stream(in | out, binary(), binary(), map()) -> accept | {refuse, atom(), binary()}.
+%% Accepted, the verdict holds until Until (unix seconds): the leaf's
+%% notAfter for a trusted chain, an hour for one let through by audit or
+%% exempt; then it is judged again.
+-spec judge_stream(in | out, binary(), binary(), map()) ->
+          {accept, integer()} | {refuse, atom(), binary()}.
 judge_stream(Dir, Host, RServer, State) ->
     guarded(Dir, Host, RServer, fun() -> check_stream(Dir, Host, RServer, State) end).
 
@@ -523,11 +544,26 @@ check_stream(Dir, Host, RServer, State) ->
     case decide(Verdict, RServer, Opts) of
         {accept, Outcome} ->
             note(Dir, Host, RServer, Verdict, Outcome, Details),
-            accept;
+            {accept, valid_until(Verdict, Details)};
         {refuse, refused} ->
             note(Dir, Host, RServer, Verdict, refused, Details),
             {error, Reason} = Verdict,
             {refuse, Reason, maps:get(detail, Details, <<>>)}
+    end.
+
+%% How long an acceptance holds. A trusted chain: until the leaf's notAfter
+%% (intermediates, CRLs and the policy change through reloads, which judge
+%% again). Audited or exempted: an hour, so a long stream is judged again
+%% now and then. An unreadable date counts as an hour too.
+valid_until(Verdict, Details) ->
+    Hour = erlang:system_time(second) + 3600,
+    case {Verdict, maps:get(not_after, Details, undefined)} of
+        {ok, NotAfter} when is_binary(NotAfter) ->
+            try calendar:rfc3339_to_system_time(binary_to_list(NotAfter))
+            catch _:_ -> Hour
+            end;
+        _ ->
+            Hour
     end.
 
 %% unknown_issuer may only mean our pool lacks the peer's intermediate:
@@ -643,7 +679,16 @@ pkix_reason(Why) ->
 %%% Recording
 %%%===================================================================
 
-note(Dir, _Host, RServer, Verdict, Outcome, Details) ->
+%% Recording never decides: whatever fails here is logged, and the verdict
+%% stands (a failing disk must not refuse a trusted peer, nor let one in).
+note(Dir, Host, RServer, Verdict, Outcome, Details) ->
+    try note_(Dir, Host, RServer, Verdict, Outcome, Details)
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: recording the verdict for ~ts failed: ~p",
+                       [safe(RServer), {Class, Err, St}])
+    end.
+
+note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
     mod_s2s_trust_webadmin:count(Dir, Outcome),   % never raises
     Now = erlang:system_time(second),
     Reason = case Verdict of ok -> ok; {error, R} -> R end,
@@ -814,7 +859,7 @@ check(Domain) ->
 %% longer pass.
 reload_trust() ->
     Nodes = ejabberd_cluster:get_nodes(),
-    Results = [{Node, try erpc:call(Node, ?MODULE, reload_local, [], 60000)
+    Results = [{Node, try erpc:call(Node, ?MODULE, reload_local, [], 180000)
                       catch Class:Why ->
                               {error, [{<<"(node)">>, iolist_to_binary(io_lib:format("~0p", [{Class, Why}]))}], 0, 0}
                       end} || Node <- Nodes],

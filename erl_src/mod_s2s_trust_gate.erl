@@ -18,21 +18,33 @@
 %%%   mod_s2s_bidi (Seq 50) can route it.
 %%%
 %%% Verdicts are kept in the stream's own state map, per (local vhost,
-%%% remote domain), so they die with the stream, and each is bound to the
-%%% connection it was reached on: module keys survive
-%%% xmpp_stream_out:reset_state/1, a new connection has a new socket monitor. A pair
+%%% remote domain), so they die with the stream, and each is bound to:
+%%% - the connection it was reached on: module keys survive
+%%%   xmpp_stream_out:reset_state/1, a new connection has a new socket monitor;
+%%% - the vhost's policy: every store (re)load and config reload moves the
+%%%   vhost's epoch, and a verdict of an older epoch no longer counts;
+%%% - time: an acceptance holds until the leaf's notAfter (an hour for one let
+%%%   through by audit or exempt); the stream arms a timer for the earliest,
+%%%   and judges itself again when it fires, outbound streams included (they
+%%%   have no per-stanza hook for our own stanzas). A pair
 %%% without a verdict is judged on the spot, through mod_s2s_trust's own
 %%% check, when the stream has authenticated that remote domain; otherwise
 %%% the stanza is dropped.
 -module(mod_s2s_trust_gate).
 
--export([accepted/3, refused/3, verdict/3, verdict_keys/1, authenticated/3, direction/1]).
+-export([accepted/4, refused/3, verdict/3, verdict_keys/1, authenticated/3, direction/1,
+         new_policy/1]).
 %% hooks
--export([s2s_receive_packet/1, s2s_in_handle_info/2, s2s_out_packet/2]).
+-export([s2s_receive_packet/1, s2s_in_handle_info/2, s2s_out_handle_info/2, s2s_out_packet/2]).
 
 -include_lib("kernel/include/logger.hrl").
 
 -define(KEY, mod_s2s_trust_verdicts).
+%% The stream's expiry timer: {TimerRef, At} for the earliest acceptance.
+-define(TIMER, mod_s2s_trust_expiry_timer).
+-define(EXPIRY_MSG, mod_s2s_trust_verdict_expiry).
+%% send_after takes at most 2^32-1 ms: a far expiry is re-armed daily.
+-define(MAX_TIMER_MS, 86400000).
 
 -type direction() :: in | out.
 -type verdict() :: accept | refuse | none.
@@ -41,30 +53,76 @@
 %%% Verdicts bound to a stream
 %%%===================================================================
 
--spec accepted(map(), binary(), binary()) -> map().
-accepted(State, LHost, RDomain) -> put_verdict(State, LHost, RDomain, accept).
+-spec accepted(map(), binary(), binary(), integer()) -> map().
+accepted(State, LHost, RDomain, Until) ->
+    arm_expiry(put_verdict(State, LHost, RDomain, {accept, Until}), Until).
 
 -spec refused(map(), binary(), binary()) -> map().
 refused(State, LHost, RDomain) -> put_verdict(State, LHost, RDomain, refuse).
 
-%% The verdict for (LHost, RDomain) on this very connection, or none.
+%% The verdict for (LHost, RDomain) on this very connection, under LHost's
+%% current policy and, for an acceptance, not yet expired; or none.
 -spec verdict(map(), binary(), binary()) -> verdict().
 verdict(State, LHost, RDomain) ->
     Token = token(State),
+    Epoch = epoch(LHost),
     case maps:get(?KEY, State, #{}) of
-        #{{LHost, RDomain} := {Token, V}} -> V;
-        _ -> none
+        #{{LHost, RDomain} := {Token, Epoch, refuse}} ->
+            refuse;
+        #{{LHost, RDomain} := {Token, Epoch, {accept, Until}}} ->
+            case erlang:system_time(second) < Until of
+                true -> accept;
+                false -> none
+            end;
+        _ ->
+            none
     end.
 
-%% Every (LHost, RDomain) judged on this connection.
+%% Every (LHost, RDomain) judged on this connection (any epoch, any age:
+%% the re-check judges them all again).
 -spec verdict_keys(map()) -> [{binary(), binary()}].
 verdict_keys(State) ->
     Token = token(State),
-    [K || {K, {T, _}} <- maps:to_list(maps:get(?KEY, State, #{})), T =:= Token].
+    [K || {K, {T, _, _}} <- maps:to_list(maps:get(?KEY, State, #{})), T =:= Token].
 
 put_verdict(State, LHost, RDomain, V) ->
     Vs = maps:get(?KEY, State, #{}),
-    State#{?KEY => Vs#{{LHost, RDomain} => {token(State), V}}}.
+    State#{?KEY => Vs#{{LHost, RDomain} => {token(State), epoch(LHost), V}}}.
+
+%% A vhost's policy changed (store rebuilt, options reloaded): every verdict
+%% given under the previous one stops counting. A counter per vhost, so
+%% that moving it costs no global GC (persistent_term holds only its ref).
+-spec new_policy(binary()) -> ok.
+new_policy(LHost) ->
+    Ref = case persistent_term:get({?MODULE, epoch, LHost}, undefined) of
+              undefined ->
+                  New = atomics:new(1, []),
+                  persistent_term:put({?MODULE, epoch, LHost}, New),
+                  New;
+              Existing ->
+                  Existing
+          end,
+    atomics:add(Ref, 1, 1).
+
+epoch(LHost) ->
+    case persistent_term:get({?MODULE, epoch, LHost}, undefined) of
+        undefined -> 0;
+        Ref -> atomics:get(Ref, 1)
+    end.
+
+%% One timer per stream, for its earliest acceptance.
+arm_expiry(State, Until) ->
+    case maps:get(?TIMER, State, undefined) of
+        {_Ref, At} when At =< Until ->
+            State;
+        Old ->
+            case Old of
+                {OldRef, _} -> erlang:cancel_timer(OldRef);
+                undefined -> ok
+            end,
+            Ms = max(0, min((Until - erlang:system_time(second)) * 1000 + 1000, ?MAX_TIMER_MS)),
+            State#{?TIMER => {erlang:send_after(Ms, self(), ?EXPIRY_MSG), Until}}
+    end.
 
 %% What identifies the connection: the monitor xmpp_stream_{in,out} puts on
 %% its socket when it accepts or connects, kept across STARTTLS and SASL,
@@ -91,17 +149,20 @@ direction(State) -> maps:get(stream_direction, State, in).
 
 %% pass: the pair is accepted (judged now or before); block: refused (now
 %% or before); unauthenticated: the stream never proved RDomain.
+%% A verdict is not enough on its own: the stream must still have that
+%% domain authenticated (ejabberd runs the auth hook with true even when
+%% s2s_access denies the domain, and leaves it out of auth_domains).
 gate(Dir, LHost, RDomain, State) ->
-    case verdict(State, LHost, RDomain) of
-        accept -> {pass, State};
-        refuse -> {block, State};
-        none ->
-            case authenticated(Dir, RDomain, State) of
-                false ->
-                    {unauthenticated, State};
-                true ->
+    case authenticated(Dir, RDomain, State) of
+        false ->
+            {unauthenticated, State};
+        true ->
+            case verdict(State, LHost, RDomain) of
+                accept -> {pass, State};
+                refuse -> {block, State};
+                none ->
                     case mod_s2s_trust:judge_stream(Dir, LHost, RDomain, State) of
-                        accept -> {pass, accepted(State, LHost, RDomain)};
+                        {accept, Until} -> {pass, accepted(State, LHost, RDomain, Until)};
                         {refuse, _Reason, _Detail} -> {block, refused(State, LHost, RDomain)}
                     end
             end
@@ -152,12 +213,22 @@ s2s_in_handle_info(#{server_host := LHost} = State, {route, Pkt}) ->
             bounce(Pkt, State),
             {stop, State}
     end;
+s2s_in_handle_info(State, ?EXPIRY_MSG) ->
+    {stop, mod_s2s_trust_recheck:rejudge_self(in, maps:remove(?TIMER, State))};
 s2s_in_handle_info(State, _Info) ->
+    State.
+
+%% The earliest acceptance of this outbound stream expired: judge again.
+s2s_out_handle_info(State, ?EXPIRY_MSG) ->
+    {stop, mod_s2s_trust_recheck:rejudge_self(out, maps:remove(?TIMER, State))};
+s2s_out_handle_info(State, _Info) ->
     State.
 
 %% Whatever the peer sends on our outbound stream that is a stanza: before
 %% the stream authenticated it is an attack (or a broken peer) and closes
 %% the stream; after, the pair must be accepted.
+s2s_out_packet(#{db_verify := _} = State, _Pkt) ->
+    State;   % a dialback verification stream: mod_s2s_dialback drops stanzas there
 s2s_out_packet(#{server_host := LHost} = State, Pkt) ->
     case xmpp:is_stanza(Pkt) of
         false ->
@@ -193,6 +264,9 @@ dropped(Why, Dir, LHost, RDomain, _State, What) ->
     mod_s2s_trust:log_drop(Why, Dir, LHost, RDomain, What).
 
 bounce(Pkt, State) ->
+    whereis(ejabberd_router) =/= undefined andalso bounce_now(Pkt, State).
+
+bounce_now(Pkt, State) ->
     Lang = maps:get(lang, State, <<"en">>),
     Err = xmpp:err_policy_violation(
             <<"The remote server's certificate is not trusted (mod_s2s_trust)">>, Lang),

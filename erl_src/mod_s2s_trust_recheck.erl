@@ -12,12 +12,17 @@
 %%% vhost is marked refused, and the gate drops its stanzas.
 %%%
 %%% Fail closed, and never stop half-way: a stream whose check raises is
-%%% closed as refused (internal_error) and logged; a stream that does not
-%%% answer within the deadline is unjudged, so it is killed; the others are
-%%% checked all the same.
+%%% closed as refused (internal_error) and logged, and the others are checked
+%%% all the same. The coordinator waits for every stream's answer (a stream
+%%% that ends meanwhile counts as answered) up to a deadline, then returns:
+%%% a stream still busy then (a slow chain completion, a connect in
+%%% progress) is not harmed, because the re-check request sits in its mailbox
+%%% ahead of anything that arrives later, so it judges itself before it
+%%% handles another stanza. The caller's own stream, if it is one, is left
+%%% out (it would wait for itself).
 -module(mod_s2s_trust_recheck).
 
--export([run/1, recheck_stream/5]).
+-export([run/1, recheck_stream/5, rejudge_self/2]).
 %% for tests: the pairs a stream carries
 -export([pairs/3]).
 
@@ -34,16 +39,20 @@ run([]) ->
     {0, 0};
 run(Hosts) ->
     Ref = make_ref(),
-    Streams = [{in, P} || P <- children(ejabberd_s2s_in_sup)] ++
-              [{out, P} || P <- children(ejabberd_s2s_out_sup)],
     Self = self(),
-    lists:foreach(
-      fun({in, P}) -> ejabberd_s2s_in:update_state(P, {?MODULE, recheck_stream, [Self, Ref, in, Hosts]});
-         ({out, P}) -> ejabberd_s2s_out:update_state(P, {?MODULE, recheck_stream, [Self, Ref, out, Hosts]})
-      end, Streams),
+    Streams = [{in, P} || P <- children(ejabberd_s2s_in_sup), P =/= Self] ++
+              [{out, P} || P <- children(ejabberd_s2s_out_sup), P =/= Self],
+    Pending = maps:from_list(
+                [begin
+                     Mon = erlang:monitor(process, P),
+                     case Dir of
+                         in -> ejabberd_s2s_in:update_state(P, {?MODULE, recheck_stream, [Self, Ref, in, Hosts]});
+                         out -> ejabberd_s2s_out:update_state(P, {?MODULE, recheck_stream, [Self, Ref, out, Hosts]})
+                     end,
+                     {P, Mon}
+                 end || {Dir, P} <- Streams]),
     Wait = lists:max([0 | [learn_wait(H) || H <- Hosts]]) + ?DEADLINE_EXTRA,
     Deadline = erlang:monotonic_time(millisecond) + Wait,
-    Pending = maps:from_list([{P, Dir} || {Dir, P} <- Streams]),
     collect(Ref, Pending, Deadline, 0, 0).
 
 collect(_Ref, Pending, _Deadline, Answered, Closed) when map_size(Pending) =:= 0 ->
@@ -51,16 +60,19 @@ collect(_Ref, Pending, _Deadline, Answered, Closed) when map_size(Pending) =:= 0
 collect(Ref, Pending, Deadline, Answered, Closed) ->
     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
     receive
-        {Ref, Pid, Result} ->
+        {Ref, Pid, Result} when is_map_key(Pid, Pending) ->
+            erlang:demonitor(maps:get(Pid, Pending), [flush]),
             C = case Result of kept -> 0; closed -> 1; failed -> 1 end,
-            collect(Ref, maps:remove(Pid, Pending), Deadline, Answered + 1, Closed + C)
+            collect(Ref, maps:remove(Pid, Pending), Deadline, Answered + 1, Closed + C);
+        {'DOWN', _Mon, process, Pid, _} when is_map_key(Pid, Pending) ->
+            %% Ended on its own: nothing left to judge.
+            collect(Ref, maps:remove(Pid, Pending), Deadline, Answered, Closed)
     after Left ->
-            Silent = [P || {P, _} <- maps:to_list(Pending), is_process_alive(P)],
-            [?LOG_ERROR("mod_s2s_trust: s2s stream ~p (~tsbound) did not answer the re-check "
-                        "in time: closed unjudged (fail closed)", [P, maps:get(P, Pending)])
-             || P <- Silent],
-            [exit(P, kill) || P <- Silent],
-            {Answered, Closed + length(Silent)}
+            [erlang:demonitor(M, [flush]) || M <- maps:values(Pending)],
+            ?LOG_WARNING("mod_s2s_trust: ~b s2s stream(s) had not answered the re-check after "
+                         "~b ms; each judges itself before it handles its next stanza",
+                         [map_size(Pending), Left]),
+            {Answered, Closed}
     end.
 
 %% Runs inside an s2s stream process. Always answers, and always returns a
@@ -76,6 +88,21 @@ recheck_stream(State, ReplyTo, Ref, Dir, Hosts) ->
                        "the stream is closed as refused (internal_error): ~p",
                        [Dir, {Class, Err, St}]),
             ReplyTo ! {Ref, self(), failed},
+            close_or_stop(State, Dir)
+    end.
+
+%% Runs inside an s2s stream process whose earliest acceptance expired:
+%% every pair it carries is judged again, under every vhost's current policy.
+-spec rejudge_self(in | out, map()) -> map().
+rejudge_self(Dir, State) ->
+    Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)],
+    try
+        {State1, _Result} = judge_pairs(Dir, pairs(Dir, State, Hosts), State),
+        State1
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: judging an s2s stream (~tsbound) again failed; "
+                       "the stream is closed as refused (internal_error): ~p",
+                       [Dir, {Class, Err, St}]),
             close_or_stop(State, Dir)
     end.
 
@@ -119,8 +146,8 @@ judge_pairs(Dir, Pairs, #{server_host := Own} = State) ->
         lists:foldl(
           fun({LHost, RDomain}, {S, Refusal}) ->
                   case mod_s2s_trust:judge_stream(Dir, LHost, RDomain, S) of
-                      accept ->
-                          {mod_s2s_trust_gate:accepted(S, LHost, RDomain), Refusal};
+                      {accept, Until} ->
+                          {mod_s2s_trust_gate:accepted(S, LHost, RDomain, Until), Refusal};
                       {refuse, Reason, Detail} when LHost =:= Own, Refusal =:= none ->
                           {mod_s2s_trust_gate:refused(S, LHost, RDomain), {Reason, Detail}};
                       {refuse, _, _} ->

@@ -8,7 +8,7 @@
 %%% keys empties it rather than growing without limit.
 -module(mod_s2s_trust_throttle).
 
--export([start/0, stop/0, allow/3, try_lock/1, unlock/1]).
+-export([start/0, stop/0, allow/3]).
 
 -define(TAB, mod_s2s_trust_throttle).
 %% Far more keys than real federations; past it, forget and start over.
@@ -75,17 +75,3 @@ allow(Key, Now, Interval) ->
             {true, 0}
     end.
 
-%% A node-local try-lock on the same table, for work one process at a time
-%% should do (evicting the violators list). Without the table, no lock is
-%% held and the work is skipped: the next caller does it.
--spec try_lock(term()) -> boolean().
-try_lock(Name) ->
-    try ets:insert_new(?TAB, {{lock, Name}, locked, 0})
-    catch error:badarg -> false
-    end.
-
--spec unlock(term()) -> ok.
-unlock(Name) ->
-    try ets:delete(?TAB, {lock, Name}), ok
-    catch error:badarg -> ok
-    end.

@@ -17,7 +17,7 @@
 -module(mod_s2s_trust_violators).
 
 -export([init/0, record/6, note_verdict/6, all/0, lookup/1, last_verdict/1, forget/1,
-         merge/7, evict/3, evicted/0]).
+         merge/7, evict/2, evicted/0]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("mod_s2s_trust.hrl").
@@ -55,7 +55,7 @@ record(Domain, Direction, Reason, Outcome, Details, Now) ->
     case mnesia:transaction(F) of
         {atomic, ok} ->
             touch(s2s_trust_violation, Domain),
-            bound(s2s_trust_violation, #s2s_trust_violation.last_seen);
+            bound(s2s_trust_violation);
         {aborted, Why} -> {error, Why}
     end.
 
@@ -80,61 +80,86 @@ note_verdict(Domain, Direction, Verdict, Outcome, Details, Now) ->
                                                    verdict => Verdict, outcome => Outcome,
                                                    details => Details, at => Now}}),
     touch(s2s_trust_last, Domain),
-    bound(s2s_trust_last, fun(#s2s_trust_last{verdict = #{at := At}}) -> At end).
+    bound(s2s_trust_last).
 
-%% Keep Table within max_violators rows. One evicting process at a time
-%% (the others go on: the bound is soft by at most their own rows).
-bound(Table, Age) ->
+%% Keep Table within max_violators rows: past it, an evictor does the work
+%% (never the stream process that crossed the bound, which is in the middle
+%% of an authentication).
+bound(Table) ->
     Max = mod_s2s_trust:max_violators(),
     case mnesia:table_info(Table, size) > Max of
-        false ->
-            ok;
-        true ->
-            case mod_s2s_trust_throttle:try_lock({evict, Table}) of
-                false ->
-                    ok;
-                true ->
-                    try evict(Table, Age, Max)
-                    after mod_s2s_trust_throttle:unlock({evict, Table})
-                    end
-            end
+        false -> ok;
+        true -> start_evictor(Table, Max)
     end.
 
+%% One evictor per table per node at a time. Its registered name is the
+%% lock: the runtime releases it however the evictor ends.
+start_evictor(Table, Max) ->
+    Name = evictor(Table),
+    case whereis(Name) of
+        undefined ->
+            _ = spawn(fun() ->
+                              try register(Name, self()) of
+                                  true -> evict(Table, Max)
+                              catch error:badarg -> ok   % another one won the race
+                              end
+                      end),
+            ok;
+        _ ->
+            ok
+    end.
+
+evictor(s2s_trust_violation) -> mod_s2s_trust_evict_violations;
+evictor(s2s_trust_last) -> mod_s2s_trust_evict_last.
+
 %% Delete the least recently seen rows so that Max - Max div 10 remain.
-%% Age is the record field holding the last-seen time, or a fun of a row.
--spec evict(atom(), pos_integer() | fun((tuple()) -> integer()), pos_integer()) -> ok.
-evict(Table, Age, Max) ->
-    Rows = mnesia:dirty_select(Table, [{'_', [], ['$_']}]),
-    Keep = Max - Max div 10,
-    Drop = length(Rows) - Keep,
+%% Only keys and ages are read (a full row can carry a hostile certificate's
+%% details); a row seen again since that read is left alone (one
+%% transaction deletes only the rows whose age did not move).
+-spec evict(s2s_trust_violation | s2s_trust_last, pos_integer()) -> ok.
+evict(Table, Max) ->
+    Aged = mnesia:dirty_select(Table, [{age_pattern(Table), [], [{{'$2', '$1'}}]}]),
+    Drop = length(Aged) - (Max - Max div 10),
     case Drop > 0 of
         false ->
             ok;
         true ->
-            AgeOf = case Age of
-                        F when is_function(F, 1) -> F;
-                        N when is_integer(N) -> fun(R) -> element(N, R) end
-                    end,
-            Aged = [{{AgeOf(R), recency(Table, element(2, R))}, element(2, R)} || R <- Rows],
-            Oldest = lists:sublist(lists:keysort(1, Aged), Drop),
-            [begin mnesia:dirty_delete(Table, Key), untouch(Table, Key) end || {_, Key} <- Oldest],
-            Total = counters_add(length(Oldest)),
-            case Table of
-                s2s_trust_violation ->
-                    Now = erlang:system_time(second),
-                    case mod_s2s_trust_throttle:allow({violators_full}, Now, 60) of
-                        {true, _} ->
-                            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): "
-                                         "evicted the ~b least recently seen domain(s); ~b evicted since "
-                                         "start", [Max, length(Oldest), Total]);
-                        false ->
-                            ok
-                    end;
-                _ ->
-                    ok
-            end,
-            ok
+            Oldest = lists:sublist(lists:sort([{{Age, recency(Table, Key)}, Age, Key}
+                                               || {Age, Key} <- Aged]), Drop),
+            {atomic, N} = mnesia:transaction(
+                            fun() -> length([ok || {_, Age, Key} <- Oldest,
+                                                   delete_if_age(Table, Key, Age)]) end),
+            prune_recency(Table),
+            Total = counters_add(N),
+            log_eviction(Table, Max, N, Total)
     end.
+
+%% last_seen of a violation; `at` of a last verdict.
+age_pattern(s2s_trust_violation) ->
+    #s2s_trust_violation{domain = '$1', last_seen = '$2', _ = '_'};
+age_pattern(s2s_trust_last) ->
+    #s2s_trust_last{domain = '$1', verdict = #{at => '$2'}}.
+
+delete_if_age(Table, Key, Age) ->
+    case [age_of(R) || R <- mnesia:read(Table, Key, write)] of
+        [Age] -> mnesia:delete({Table, Key}), true;
+        _ -> false
+    end.
+
+age_of(#s2s_trust_violation{last_seen = T}) -> T;
+age_of(#s2s_trust_last{verdict = #{at := T}}) -> T.
+
+log_eviction(s2s_trust_violation, Max, N, Total) ->
+    case mod_s2s_trust_throttle:allow({violators_full}, erlang:system_time(second), 60) of
+        {true, _} ->
+            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): evicted "
+                         "the ~b least recently seen domain(s); ~b evicted since start",
+                         [Max, N, Total]);
+        false ->
+            ok
+    end;
+log_eviction(_Table, _Max, _N, _Total) ->
+    ok.
 
 %% The recency index: one monotonic number per (table, key) written on this
 %% node. Rows written before a restart (or on another node) have 0: their
@@ -154,6 +179,21 @@ recency(Table, Key) ->
         [{_, Seq}] -> Seq;
         [] -> 0
     catch error:badarg -> 0
+    end.
+
+%% Entries of rows that are gone (evicted here, forgotten or evicted on
+%% another node of the cluster) leave the index, which thus stays within
+%% the table's own bound.
+prune_recency(Table) ->
+    Present = sets:from_list(mnesia:dirty_all_keys(Table)),
+    try ets:foldl(fun({{T, K} = Id, _}, Acc) when T =:= Table ->
+                          case sets:is_element(K, Present) of
+                              true -> Acc;
+                              false -> ets:delete(mod_s2s_trust_recency, Id), Acc
+                          end;
+                     (_, Acc) -> Acc
+                  end, ok, mod_s2s_trust_recency)
+    catch error:badarg -> ok
     end.
 
 %% Violators list rows evicted since the node started.

@@ -19,6 +19,8 @@
 #             q.test open their stream to the lax vhosts, address the strict one
 #   n.test    ejabberd federating with k.test (Prosody, self-signed) and
 #             o.test (stock ejabberd, valid) before the module is enabled
+#   j.test    ejabberd + module in audit mode, federating with k.test, then
+#             switched to enforce by reload_config
 #   l.test    ejabberd + module, no dialback, STARTTLS required,
 #             max_violators 50: ejabberd's own refusals, then a flood
 #
@@ -41,9 +43,9 @@ RAWPEER=$HERE/rawpeer.py
 declare -A IP=([a]=127.0.0.81 [b]=127.0.0.82 [u]=127.0.0.83 [v]=127.0.0.84 [m]=127.0.0.85
                [h]=127.0.0.86 [c]=127.0.0.87 [g]=127.0.0.88 [f]=127.0.0.89
                [evil1]=127.0.0.90 [evil2]=127.0.0.91 [evil3]=127.0.0.92 [evil4]=127.0.0.93
-               [auth]=127.0.0.94)
+               [auth]=127.0.0.94 [j]=127.0.0.95)
 lab_init || exit 1
-lab_add_host k.test "${IP[c]}" && lab_add_host o.test "${IP[g]}" || exit 1
+lab_add_host k.test "${IP[c]}" && lab_add_host o.test "${IP[g]}" && lab_add_host j.test "${IP[j]}" || exit 1
 
 BIDI=no
 lab_ejabberd_has_module mod_s2s_bidi && BIDI=yes
@@ -53,8 +55,8 @@ bidi_yaml() { [ $BIDI = yes ] && printf 'mod_s2s_bidi: {}\n'; }
 
 # ---- certificates and trust ----------------------------------------------------
 declare -A DOM=([a]=w.test [b]=t.test [m]=strict.test [h]=n.test [g]=o.test [f]=l.test [p]=p.test [q]=q.test
-                [pb]=pb.test)
-for n in a b m h g f p q pb; do lab_issue_leaf "$n" "${DOM[$n]}" >/dev/null; done
+                [pb]=pb.test [j]=j.test)
+for n in a b m h g f p q pb j; do lab_issue_leaf "$n" "${DOM[$n]}" >/dev/null; done
 lab_issue_leaf lax lax.test >/dev/null
 lab_issue_leaf ex ex.test >/dev/null
 lab_issue_leaf c k.test selfsigned >/dev/null
@@ -95,12 +97,15 @@ lab_ejabberd_start m strict.test "${IP[m]}" m starttls=required dialback=no code
 # h: the module's code is there, the module is not loaded yet.
 lab_ejabberd_start h n.test "${IP[h]}" h starttls=optional dialback=yes code="$REPO" nowait || exit 1
 lab_ejabberd_start g o.test "${IP[g]}" g starttls=optional dialback=yes nowait || exit 1
+# j: the module in audit mode, switched to enforce by reload_config later.
+lab_ejabberd_start j j.test "${IP[j]}" j starttls=optional dialback=yes code="$REPO" \
+    modules="$(module audit)" nowait || exit 1
 lab_prosody_start c k.test "${IP[c]}" c - secure_auth=false nowait || exit 1
 lab_ejabberd_start f l.test "${IP[f]}" f hardened code="$REPO" \
     modules="$(module enforce '  max_violators: 50')" nowait || exit 1
-lab_wait_ready a b u v m h g c f || exit 1
+lab_wait_ready a b u v m h g c f j || exit 1
 for j in alice@w.test bob@t.test ursula@u.test victor@v.test sue@strict.test lea@lax.test \
-    eve@ex.test hal@n.test gil@o.test carol@k.test fay@l.test; do
+    eve@ex.test hal@n.test gil@o.test carol@k.test fay@l.test jo@j.test; do
     lab_register "$j" pw || exit 1
 done
 
@@ -320,6 +325,29 @@ after_enable() {
     ! lab_has_message hal@n.test "$b1"
 }
 check "hot enable: afterwards c is refused, g still delivers" h -- after_enable
+
+# From audit to enforce, the documented way (reload_config): the live
+# streams of the untrusted peer, accepted under audit, are judged again
+# under the new mode and closed, both directions.
+audit_then_enforce() {
+    local b1 b2 before
+    b1=$(body k2j-audit); b2=$(body j2k-audit)
+    lab_send carol@k.test jo@j.test "$b1" && lab_wait_delivered jo@j.test "$b1" || return 1
+    lab_send jo@j.test carol@k.test "$b2" && lab_wait_delivered carol@k.test "$b2" || return 1
+    sed -i 's/^    mode: audit$/    mode: enforce/' "$(_lab_ej_etc j)/ejabberd.yml"
+    lab_mark j
+    lab_ctl j reload_config >/dev/null || return 1
+    lab_wait_log j "mod_s2s_trust: reloaded on j\\.test: [0-9]+ live s2s stream\\(s\\) judged, [1-9][0-9]* closed" || return 1
+    before=$(count_of j k.test)
+    b1=$(body k2j-enforce); b2=$(body j2k-enforce)
+    lab_send carol@k.test jo@j.test "$b1" || return 1
+    _lab_poll "$LAB_TIMEOUT" 0.3 count_grows j k.test "$before" || { lab_log "no new refusal of k.test"; return 1; }
+    before=$(count_of j k.test)
+    lab_send jo@j.test carol@k.test "$b2" || return 1
+    _lab_poll "$LAB_TIMEOUT" 0.3 count_grows j k.test "$before" || { lab_log "no new outbound refusal of k.test"; return 1; }
+    ! lab_has_message jo@j.test "$b1" && ! lab_has_message carol@k.test "$b2"
+}
+check "audit -> enforce by reload_config: the peer's live streams judged again and closed" j -- audit_then_enforce
 
 # ==== 5. a re-check that meets a failing stream goes on ======================================
 fault_injection() {
