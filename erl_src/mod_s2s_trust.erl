@@ -14,7 +14,8 @@
 %%%
 %%% Works on ejabberd 23.01 (Debian 12) and current ejabberd: hooks are
 %%% added by hand (23.01 has no registration list from start/2) and the
-%%% only ejabberd records used are the ones in ejabberd_commands.hrl.
+%%% only ejabberd records used (by mod_s2s_trust_commands) are the ones in
+%%% ejabberd_commands.hrl.
 -module(mod_s2s_trust).
 
 -behaviour(gen_mod).
@@ -27,22 +28,18 @@
 %% for mod_s2s_trust_gate and mod_s2s_trust_recheck (run inside s2s stream
 %% processes)
 -export([judge_stream/4, close_stream/3, refuse_unauthenticated_out/3, log_drop/5]).
+%% for mod_s2s_trust_commands
+-export([safe/1]).
 %% for mod_s2s_trust_violators
 -export([max_violators/0]).
-%% ejabberdctl / mod_http_api commands
--export([violators/0, export/1, forget/1, reload_trust/0, check/1, learned/0]).
 %% for mod_s2s_trust_learn
 -export([store/1, learned_changed/0]).
-%% called on every cluster node by reload_trust/0
--export([reload_local/0]).
 %% for mod_s2s_trust_crl: a CRL copy changed
 -export([rebuild_and_recheck/0]).
 %% for tests and the decision table in docs/
 -export([decide/3, refusal_text/2, pkix_reason/1]).
 
 -include_lib("kernel/include/logger.hrl").
--include("ejabberd_commands.hrl").
--include("mod_s2s_trust.hrl").
 
 %% Before mod_s2s_dialback and mod_s2s_bidi (both 50; equal Seqs run in
 %% module-name order): dialback would turn a refused outgoing stream into a
@@ -89,7 +86,7 @@ start(Host, Opts) ->
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
     load_store(Host, Opts),
-    mod_s2s_trust_compat:register_commands(?MODULE, commands()),
+    mod_s2s_trust_compat:register_commands(?MODULE, mod_s2s_trust_commands:commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
     Checked > 0 andalso
@@ -102,7 +99,7 @@ stop(Host) ->
     [ejabberd_hooks:delete(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false ->
-            mod_s2s_trust_compat:unregister_commands(commands()),
+            mod_s2s_trust_compat:unregister_commands(mod_s2s_trust_commands:commands()),
             mod_s2s_trust_learn:stop(),
             mod_s2s_trust_crl:stop(),
             mod_s2s_trust_throttle:stop();
@@ -387,7 +384,7 @@ s2s_out_closed(#{server_host := Host, remote_server := RServer} = State, {pkix, 
     record_quietly(RServer, fun() ->
                                     Reason = pkix_reason(Why),
                                     Details = #{detail => to_bin(Why), source => <<"ejabberd">>},
-                                    note(out, Host, RServer, {error, Reason}, refused, Details)
+                                    mod_s2s_trust_record:note(out, Host, RServer, {error, Reason}, refused, Details)
                             end),
     State;
 s2s_out_closed(#{server_host := Host, remote_server := RServer} = State, Why) ->
@@ -433,7 +430,7 @@ no_tls(Dir, Host, RServer) ->
                                                  in -> <<"the peer did not start TLS, which this server requires">>;
                                                  out -> <<"the peer's server does not offer TLS, which this server requires">>
                                              end,
-                                    note(Dir, Host, RServer, {error, no_tls}, refused,
+                                    mod_s2s_trust_record:note(Dir, Host, RServer, {error, no_tls}, refused,
                                          #{detail => Detail, source => <<"ejabberd">>})
                             end).
 
@@ -454,7 +451,7 @@ ejabberd_refused(Dir, Host, RServer, State) ->
                                              [safe(RServer)]);
                                {Verdict, Details} ->
                                    Detail = maps:get(detail, Details, <<>>),
-                                   note(Dir, Host, RServer, Verdict, refused,
+                                   mod_s2s_trust_record:note(Dir, Host, RServer, Verdict, refused,
                                         Details#{source => <<"ejabberd">>,
                                                  detail => <<"ejabberd refused SASL EXTERNAL; ",
                                                              Detail/binary>>})
@@ -487,7 +484,7 @@ judge_stream(Dir, Host, RServer, State) ->
 refuse_unauthenticated_out(State, Host, RServer) ->
     Detail = <<"a stanza arrived on our outbound stream before it authenticated">>,
     record_quietly(RServer, fun() ->
-                                    note(out, Host, RServer, {error, not_authenticated}, refused,
+                                    mod_s2s_trust_record:note(out, Host, RServer, {error, not_authenticated}, refused,
                                          #{detail => Detail, source => <<"mod_s2s_trust">>})
                             end),
     try close_stream(State, out, refusal_text(not_authenticated, Detail))
@@ -508,7 +505,7 @@ log_drop(Why, Dir, LHost, RDomain, What) ->
                        unauthenticated -> <<"the stream has not authenticated it">>
                    end,
             ?LOG_WARNING("mod_s2s_trust: dropped a ~ts ~ts (~tsbound s2s stream, vhost ~ts): ~ts~ts",
-                         [What, safe(RDomain), Dir, safe(LHost), Text, held_text(Held)]);
+                         [What, safe(RDomain), Dir, safe(LHost), Text, mod_s2s_trust_record:held_text(Held)]);
         false ->
             ok
     end.
@@ -525,7 +522,7 @@ guarded(Dir, Host, RServer, Fun) ->
                           _ -> refused
                       catch _:_ -> refused
                       end,
-            try note(Dir, Host, RServer, {error, internal_error}, Outcome, #{})
+            try mod_s2s_trust_record:note(Dir, Host, RServer, {error, internal_error}, Outcome, #{})
             catch _:_ -> ok   % recording failed too: the verdict stands
             end,
             case Outcome of
@@ -543,10 +540,10 @@ check_stream(Dir, Host, RServer, State) ->
              exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
     case decide(Verdict, RServer, Opts) of
         {accept, Outcome} ->
-            note(Dir, Host, RServer, Verdict, Outcome, Details),
+            mod_s2s_trust_record:note(Dir, Host, RServer, Verdict, Outcome, Details),
             {accept, valid_until(Verdict, Details)};
         {refuse, refused} ->
-            note(Dir, Host, RServer, Verdict, refused, Details),
+            mod_s2s_trust_record:note(Dir, Host, RServer, Verdict, refused, Details),
             {error, Reason} = Verdict,
             {refuse, Reason, maps:get(detail, Details, <<>>)}
     end.
@@ -675,73 +672,6 @@ pkix_reason(Why) ->
         [] -> untrusted
     end.
 
-%%%===================================================================
-%%% Recording
-%%%===================================================================
-
-%% Recording never decides: whatever fails here is logged, and the verdict
-%% stands (a failing disk must not refuse a trusted peer, nor let one in).
-note(Dir, Host, RServer, Verdict, Outcome, Details) ->
-    try note_(Dir, Host, RServer, Verdict, Outcome, Details)
-    catch Class:Err:St ->
-            ?LOG_ERROR("mod_s2s_trust: recording the verdict for ~ts failed: ~p",
-                       [safe(RServer), {Class, Err, St}])
-    end.
-
-note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
-    mod_s2s_trust_webadmin:count(Dir, Outcome),   % never raises
-    Now = erlang:system_time(second),
-    Reason = case Verdict of ok -> ok; {error, R} -> R end,
-    Record = record_details(Details),
-    mod_s2s_trust_violators:note_verdict(RServer, Dir, Reason, Outcome, Record, Now),
-    case Reason of
-        ok ->
-            ok;
-        _ ->
-            ok = mod_s2s_trust_violators:record(RServer, Dir, Reason, Outcome, Record, Now),
-            %% One throttle per source: ejabberd's own refusal of a peer
-            %% must not hold back the line saying what the module decided.
-            Source = maps:get(source, Record, <<"mod_s2s_trust">>),
-            case mod_s2s_trust_throttle:allow({RServer, Dir, Reason, Source}, Now, ?LOG_INTERVAL) of
-                {true, Held} ->
-                    ?LOG_WARNING("mod_s2s_trust: ~ts ~tsbound s2s stream of ~ts: ~ts (~ts)~ts",
-                                 [Outcome, Dir, safe(RServer), Reason,
-                                  mod_s2s_trust_format:text_escape(maps:get(detail, Record, <<>>)),
-                                  held_text(Held)]),
-                    write_log_file(Dir, RServer, Reason, Outcome, Record, Now, Held);
-                false ->
-                    ok
-            end
-    end.
-
-held_text(0) -> <<>>;
-held_text(N) -> io_lib:format("; ~b more since the last report, not logged", [N]).
-
-%% What a violation keeps of the explain details: enough for an operator,
-%% bounded (a hostile certificate can carry thousands of names).
-record_details(Details) ->
-    Keep = [detail, subject, issuer, not_before, not_after, openssl_code, openssl_text,
-            depth, matched_by, domain, source, completion],
-    Base = maps:with(Keep, Details),
-    Names = lists:sublist(maps:get(names, Details, []), 32),
-    Chain = lists:sublist(maps:get(chain, Details, []), 8),
-    Base#{names => Names, chain => Chain}.
-
-write_log_file(Dir, RServer, Reason, Outcome, Record, Now, Held) ->
-    case gen_mod:get_module_opt(global_host(), ?MODULE, log_file) of
-        none -> ok;
-        Path ->
-            Line = mod_s2s_trust_format:log_line(
-                     #{time => mod_s2s_trust_format:iso8601(Now), domain => RServer,
-                       direction => Dir, reason => Reason, outcome => Outcome,
-                       certificate => Record, not_logged_before => Held}),
-            case file:write_file(Path, Line, [append]) of
-                ok -> ok;
-                {error, E} ->
-                    ?LOG_ERROR("mod_s2s_trust: cannot write log_file ~ts: ~p", [Path, E])
-            end
-    end.
-
 %% The violators list is one per node (per cluster): its bound is the
 %% largest max_violators of the vhosts that load the module.
 -spec max_violators() -> pos_integer().
@@ -752,11 +682,6 @@ max_violators() ->
         Ms -> lists:max(Ms)
     end.
 
-%% log_file is per host in the options, but one file serves the node:
-%% take it from the first host that loads the module.
-global_host() ->
-    hd([H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)]).
-
 safe(Name) ->
     mod_s2s_trust_format:text_escape(to_bin(Name)).
 
@@ -764,125 +689,6 @@ to_bin(B) when is_binary(B) -> B;
 to_bin(A) when is_atom(A) -> atom_to_binary(A);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
 to_bin(T) -> iolist_to_binary(io_lib:format("~0p", [T])).
-
-%%%===================================================================
-%%% Commands
-%%%===================================================================
-
-commands() ->
-    [#ejabberd_commands{
-        name = s2s_trust_violators, tags = [s2s], policy = admin,
-        desc = "List remote servers whose certificates failed validation",
-        module = ?MODULE, function = violators, args = [],
-        result = {violators, {list, {violator, {tuple, [{domain, string}, {reasons, string},
-                                                        {directions, string},
-                                                        {first_seen, string},
-                                                        {last_seen, string},
-                                                        {count, integer}]}}}}},
-     #ejabberd_commands{
-        name = s2s_trust_export, tags = [s2s], policy = admin,
-        desc = "Export the violators list (markdown: the pledge's list style; json)",
-        module = ?MODULE, function = export, args = [{format, binary}],
-        args_example = [<<"markdown">>],
-        result = {export, string}},
-     #ejabberd_commands{
-        name = s2s_trust_forget, tags = [s2s], policy = admin,
-        desc = "Remove a remote domain from the violators list",
-        module = ?MODULE, function = forget, args = [{domain, binary}],
-        result = {res, rescode}},
-     #ejabberd_commands{
-        name = s2s_trust_reload, tags = [s2s], policy = admin,
-        desc = "Rebuild the s2s trust store and re-check every live s2s connection",
-        module = ?MODULE, function = reload_trust, args = [],
-        result = {res, restuple}},
-     #ejabberd_commands{
-        name = s2s_trust_learned, tags = [s2s], policy = admin,
-        desc = "List the intermediate certificates learned from peers' servers",
-        module = ?MODULE, function = learned, args = [],
-        result = {learned, {list, {intermediate, {tuple, [{subject, string},
-                                                         {learned_from, string},
-                                                         {learned_at, string},
-                                                         {sha256, string}]}}}}},
-     #ejabberd_commands{
-        name = s2s_trust_check, tags = [s2s], policy = admin,
-        desc = "Explain the last certificate verdict for a remote domain",
-        module = ?MODULE, function = check, args = [{domain, binary}],
-        result = {explanation, string}},
-     #ejabberd_commands{
-        name = s2s_trust_audit, tags = [s2s], policy = admin,
-        desc = "Audit this server's s2s posture per virtual host (text or json)",
-        module = mod_s2s_trust_audit, function = audit, args = [{format, binary}],
-        args_example = [<<"text">>],
-        result = {audit, string}}].
-
-learned() ->
-    [{mod_s2s_trust_format:text_escape(S), mod_s2s_trust_format:text_escape(D),
-      mod_s2s_trust_format:iso8601(T), binary:encode_hex(F)}
-     || #{subject := S, learned_from := D, learned_at := T, fingerprint := F}
-            <- mod_s2s_trust_learn:learned()].
-
-violators() ->
-    [mod_s2s_trust_format:violator_row(V) || V <- mod_s2s_trust_violators:all()].
-
-export(<<"markdown">>) ->
-    mod_s2s_trust_format:markdown(mod_s2s_trust_violators:all());
-export(<<"json">>) ->
-    mod_s2s_trust_format:json_export(mod_s2s_trust_violators:all());
-export(_) ->
-    <<"unknown format: use markdown or json">>.
-
-forget(Domain) ->
-    case mod_s2s_trust_violators:forget(Domain) of
-        ok -> ok;
-        not_found -> error
-    end.
-
-check(Domain) ->
-    case mod_s2s_trust_violators:last_verdict(Domain) of
-        {ok, V} -> mod_s2s_trust_format:explain_text(V);
-        not_found ->
-            case mod_s2s_trust_violators:lookup(Domain) of
-                {ok, #s2s_trust_violation{last_reason = R, last_outcome = O, last_seen = T,
-                                          last_details = D, directions = Ds}} ->
-                    mod_s2s_trust_format:explain_text(
-                      #{domain => Domain, direction => hd(Ds), verdict => R, outcome => O,
-                        at => T, details => D});
-                not_found ->
-                    <<"no verdict recorded for ", (safe(Domain))/binary>>
-            end
-    end.
-
-%% On every node of the cluster (each holds its own stores and streams):
-%% rebuild every host's store (a failure keeps that host's old store and
-%% is reported with file and line), then re-validate every live s2s stream
-%% against the new stores in one batch per host and close those that no
-%% longer pass.
-reload_trust() ->
-    Nodes = ejabberd_cluster:get_nodes(),
-    Results = [{Node, try erpc:call(Node, ?MODULE, reload_local, [], 180000)
-                      catch Class:Why ->
-                              {error, [{<<"(node)">>, iolist_to_binary(io_lib:format("~0p", [{Class, Why}]))}], 0, 0}
-                      end} || Node <- Nodes],
-    Checked = lists:sum([C || {_, {_, _, C, _}} <- Results]),
-    Closed = lists:sum([C || {_, {_, _, _, C}} <- Results]),
-    Errors = [{N, H, E} || {N, {error, Es, _, _}} <- Results, {H, E} <- Es],
-    Summary = io_lib:format("~b node(s), ~b live s2s stream(s) re-checked, ~b closed",
-                            [length(Nodes), Checked, Closed]),
-    case Errors of
-        [] ->
-            {ok, iolist_to_binary(["trust store reloaded; ", Summary])};
-        _ ->
-            {error, iolist_to_binary(
-                      ["trust store NOT reloaded, previous one kept: ",
-                       lists:join(<<"; ">>, [[atom_to_binary(N), <<" ">>, H, <<": ">>, E]
-                                             || {N, H, E} <- Errors]),
-                       <<"; ">>, Summary])}
-    end.
-
-reload_local() ->
-    %% Fetch every CRL first (bounded; a failure keeps the copy, and is logged).
-    _ = mod_s2s_trust_crl:refresh(),
-    rebuild_and_recheck().
 
 rebuild_and_recheck() ->
     Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
