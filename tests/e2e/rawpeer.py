@@ -137,13 +137,8 @@ def client(args):
     sock.sendall(header(args.frm, args.to))
     got = read_until(sock, [b"</stream:features>"], tr, "features")
     if args.tls:
-        if b"starttls" not in got:
-            print("rawpeer: no STARTTLS offered", file=sys.stderr)
-            return 1
-        sock.sendall(b"<starttls xmlns='" + NS_TLS.encode() + b"'/>")
-        got = read_until(sock, [b"<proceed", b"<failure"], tr, "starttls")
-        if b"<proceed" not in got:
-            print("rawpeer: STARTTLS refused", file=sys.stderr)
+        if not exchange(sock, tr, got, b"starttls", b"<starttls xmlns='" + NS_TLS.encode() + b"'/>",
+                        b"<proceed", "STARTTLS"):
             return 1
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -153,13 +148,9 @@ def client(args):
         sock.sendall(header(args.frm, args.to))
         got = read_until(sock, [b"</stream:features>"], tr, "features after tls")
         if args.external:
-            if b"EXTERNAL" not in got:
-                print("rawpeer: EXTERNAL not offered", file=sys.stderr)
-                return 1
-            sock.sendall(b"<auth xmlns='" + NS_SASL.encode() + b"' mechanism='EXTERNAL'>=</auth>")
-            got = read_until(sock, [b"<success", b"<failure"], tr, "sasl")
-            if b"<success" not in got:
-                print("rawpeer: SASL EXTERNAL failed", file=sys.stderr)
+            if not exchange(sock, tr, got, b"EXTERNAL",
+                            b"<auth xmlns='" + NS_SASL.encode() + b"' mechanism='EXTERNAL'>=</auth>",
+                            b"<success", "SASL EXTERNAL"):
                 return 1
             sock.sendall(header(args.frm, args.to))
             read_until(sock, [b"</stream:features>", b"<stream:features/>"], tr, "features after sasl")
@@ -178,6 +169,20 @@ def client(args):
     except OSError:
         pass
     return 0
+
+
+def exchange(sock, tr, features, offered, request, success, what):
+    """One negotiation step: `offered` must be in the features; send the
+    request; the answer must be `success` (not <failure/>)."""
+    if offered not in features:
+        print("rawpeer: %s not offered" % what, file=sys.stderr)
+        return False
+    sock.sendall(request)
+    got = read_until(sock, [success, b"<failure"], tr, what)
+    if success not in got:
+        print("rawpeer: %s refused" % what, file=sys.stderr)
+        return False
+    return True
 
 
 def flood(args):
