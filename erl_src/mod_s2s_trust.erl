@@ -425,14 +425,12 @@ says_starttls({text, _Lang, Data}) when is_binary(Data) -> binary:match(Data, <<
 says_starttls(_) -> false.
 
 no_tls(Dir, Host, RServer) ->
-    record_quietly(RServer, fun() ->
-                                    Detail = case Dir of
-                                                 in -> <<"the peer did not start TLS, which this server requires">>;
-                                                 out -> <<"the peer's server does not offer TLS, which this server requires">>
-                                             end,
-                                    mod_s2s_trust_record:note(Dir, Host, RServer, {error, no_tls}, refused,
-                                         #{detail => Detail, source => <<"ejabberd">>})
-                            end).
+    Detail = case Dir of
+                 in -> <<"the peer did not start TLS, which this server requires">>;
+                 out -> <<"the peer's server does not offer TLS, which this server requires">>
+             end,
+    mod_s2s_trust_record:note(Dir, Host, RServer, {error, no_tls}, refused,
+                              #{detail => Detail, source => <<"ejabberd">>}).
 
 %% ejabberd refused the peer's SASL EXTERNAL itself. Listed when our own
 %% verifier refuses that certificate too (the reason is ours); when ours
@@ -458,7 +456,8 @@ ejabberd_refused(Dir, Host, RServer, State) ->
                            end
                    end).
 
-%% Recording a refusal must never crash the stream process that reports it.
+%% Working out what to record (ejabberd's reason, our own verdict) must
+%% never crash the stream process that reports it; note/6 itself never does.
 record_quietly(RServer, Fun) ->
     try Fun()
     catch Class:Err:St ->
@@ -483,10 +482,8 @@ judge_stream(Dir, Host, RServer, State) ->
 -spec refuse_unauthenticated_out(map(), binary(), binary()) -> map().
 refuse_unauthenticated_out(State, Host, RServer) ->
     Detail = <<"a stanza arrived on our outbound stream before it authenticated">>,
-    record_quietly(RServer, fun() ->
-                                    mod_s2s_trust_record:note(out, Host, RServer, {error, not_authenticated}, refused,
-                                         #{detail => Detail, source => <<"mod_s2s_trust">>})
-                            end),
+    mod_s2s_trust_record:note(out, Host, RServer, {error, not_authenticated}, refused,
+                              #{detail => Detail, source => <<"mod_s2s_trust">>}),
     try close_stream(State, out, refusal_text(not_authenticated, Detail))
     catch _:_ ->
             ejabberd_s2s_out:stop_async(self()),
@@ -522,11 +519,9 @@ guarded(Dir, Host, RServer, Fun) ->
                           _ -> refused
                       catch _:_ -> refused
                       end,
-            try mod_s2s_trust_record:note(Dir, Host, RServer, {error, internal_error}, Outcome, #{})
-            catch _:_ -> ok   % recording failed too: the verdict stands
-            end,
+            mod_s2s_trust_record:note(Dir, Host, RServer, {error, internal_error}, Outcome, #{}),
             case Outcome of
-                audited -> accept;
+                audited -> {accept, in_an_hour()};
                 refused -> {refuse, internal_error, <<"internal error in the trust check">>}
             end
     end.
@@ -553,15 +548,16 @@ check_stream(Dir, Host, RServer, State) ->
 %% again). Audited or exempted: an hour, so a long stream is judged again
 %% now and then. An unreadable date counts as an hour too.
 valid_until(Verdict, Details) ->
-    Hour = erlang:system_time(second) + 3600,
     case {Verdict, maps:get(not_after, Details, undefined)} of
         {ok, NotAfter} when is_binary(NotAfter) ->
             try calendar:rfc3339_to_system_time(binary_to_list(NotAfter))
-            catch _:_ -> Hour
+            catch _:_ -> in_an_hour()
             end;
         _ ->
-            Hour
+            in_an_hour()
     end.
+
+in_an_hour() -> erlang:system_time(second) + 3600.
 
 %% unknown_issuer may only mean our pool lacks the peer's intermediate:
 %% ask the peer's own server for it (mod_s2s_trust_learn), then judge the

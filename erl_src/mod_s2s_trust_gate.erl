@@ -184,7 +184,7 @@ s2s_receive_packet({Pkt, State} = Acc) ->
             {pass, State1} ->
                 {Pkt, State1};
             {Why, State1} ->
-                dropped(Why, Dir, LHost, RDomain, State1, <<"stanza from">>),
+                mod_s2s_trust:log_drop(Why, Dir, LHost, RDomain, <<"stanza from">>),
                 {stop, {drop, State1}}
         end
     catch Class:Err:St ->
@@ -203,7 +203,7 @@ s2s_in_handle_info(#{server_host := LHost} = State, {route, Pkt}) ->
             {pass, State1} ->
                 State1;
             {Why, State1} ->
-                dropped(Why, in, LHost, RDomain, State1, <<"stanza to">>),
+                mod_s2s_trust:log_drop(Why, in, LHost, RDomain, <<"stanza to">>),
                 bounce(Pkt, State1),
                 {stop, State1}
         end
@@ -242,7 +242,7 @@ s2s_out_packet(#{server_host := LHost} = State, Pkt) ->
                     {unauthenticated, State1} ->
                         {stop, mod_s2s_trust:refuse_unauthenticated_out(State1, LHost, RDomain)};
                     {block, State1} ->
-                        dropped(block, out, LHost, RDomain, State1, <<"stanza from">>),
+                        mod_s2s_trust:log_drop(block, out, LHost, RDomain, <<"stanza from">>),
                         {stop, State1}
                 end
             catch Class:Err:St ->
@@ -259,9 +259,6 @@ s2s_out_packet(#{server_host := LHost} = State, Pkt) ->
 domain(Jid) ->
     {_User, Server, _Resource} = jid:tolower(Jid),
     Server.
-
-dropped(Why, Dir, LHost, RDomain, _State, What) ->
-    mod_s2s_trust:log_drop(Why, Dir, LHost, RDomain, What).
 
 bounce(Pkt, State) ->
     whereis(ejabberd_router) =/= undefined andalso bounce_now(Pkt, State).

@@ -79,31 +79,26 @@ collect(Ref, Pending, Deadline, Answered, Closed) ->
 %% state: whatever goes wrong closes this stream, never the re-check.
 -spec recheck_stream(map(), pid(), reference(), in | out, [binary()]) -> map().
 recheck_stream(State, ReplyTo, Ref, Dir, Hosts) ->
-    try
-        {State1, Result} = judge_pairs(Dir, pairs(Dir, State, Hosts), State),
-        ReplyTo ! {Ref, self(), Result},
-        State1
-    catch Class:Err:St ->
-            ?LOG_ERROR("mod_s2s_trust: re-check of an s2s stream (~tsbound) failed; "
-                       "the stream is closed as refused (internal_error): ~p",
-                       [Dir, {Class, Err, St}]),
-            ReplyTo ! {Ref, self(), failed},
-            close_or_stop(State, Dir)
-    end.
+    {State1, Result} = judge_self(Dir, State, Hosts),
+    ReplyTo ! {Ref, self(), Result},
+    State1.
 
 %% Runs inside an s2s stream process whose earliest acceptance expired:
 %% every pair it carries is judged again, under every vhost's current policy.
 -spec rejudge_self(in | out, map()) -> map().
 rejudge_self(Dir, State) ->
     Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)],
-    try
-        {State1, _Result} = judge_pairs(Dir, pairs(Dir, State, Hosts), State),
-        State1
+    element(1, judge_self(Dir, State, Hosts)).
+
+%% Both of the above, inside the stream: kept, closed (refused for its own
+%% vhost) or failed (the judging raised: closed as internal_error).
+judge_self(Dir, State, Hosts) ->
+    try judge_pairs(Dir, pairs(Dir, State, Hosts), State)
     catch Class:Err:St ->
             ?LOG_ERROR("mod_s2s_trust: judging an s2s stream (~tsbound) again failed; "
                        "the stream is closed as refused (internal_error): ~p",
                        [Dir, {Class, Err, St}]),
-            close_or_stop(State, Dir)
+            {close_or_stop(State, Dir), failed}
     end.
 
 %% A stream too broken to judge may be too broken to send an error to:

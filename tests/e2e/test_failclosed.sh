@@ -4,7 +4,8 @@
 # instead. Each fault is injected into the running a.test node (Debian's
 # ejabberd 23.01), then a trusted peer (ejabberd b.test) opens a fresh
 # stream: it must be refused and the fault logged; after the repair it must
-# pass again. Also: no trust store at start refuses every s2s stream while
+# pass again; in audit mode the same fault lets it through, recorded. Also:
+# no trust store at start refuses every s2s stream while
 # local delivery goes on, and a flood of violations is counted, not logged
 # line by line.
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
@@ -67,6 +68,28 @@ lab_rpc a 'persistent_term:put({mod_s2s_trust, store, <<"a.test">>}, not_a_store
 check "NIF raises (badarg): refused, fault logged" refused_internal "raise $((n += 1))"
 lab_ctl a s2s_trust_reload >/dev/null
 check "after s2s_trust_reload: delivered again" passes_again "repaired $((n += 1))"
+
+# 1b. The same fault in audit mode: audit lets the peer through and records
+#     internal_error; the hooks and the stanza gate must not crash on it (a
+#     crash would be skipped by ejabberd at authentication, then drop the
+#     stanza at the gate).
+set_mode() { # MODE: a.test's module switched by reload_config
+    sed -i -e "s/^\(  mod_s2s_trust: {.*\), mode: [a-z]*}$/\1}/" \
+        -e "s/^\(  mod_s2s_trust: {.*\)}$/\1, mode: $1}/" "$(_lab_ej_etc a)/ejabberd.yml"
+    lab_ctl a reload_config >/dev/null
+}
+audited_internal() { # BODY
+    fresh_b_to_a "$1"
+    lab_wait_delivered alice@a.test "$1" &&
+        lab_wait_log a "mod_s2s_trust: internal error while checking b\.test" 5 &&
+        lab_ctl a s2s_trust_check b.test | grep -q '^verdict: *internal_error (audited'
+}
+set_mode audit
+lab_mark a
+lab_rpc a 'persistent_term:put({mod_s2s_trust, store, <<"a.test">>}, not_a_store)' >/dev/null
+check "audit mode, NIF raises: delivered, recorded as audited internal_error" audited_internal "audited $((n += 1))"
+set_mode enforce
+check "enforce again (reload_config rebuilt the store): delivered" passes_again "repaired $((n += 1))"
 
 # 2. The engine returns garbage: a stand-in s2s_trust whose explain/3 answers
 #    nonsense is loaded over the real one.
