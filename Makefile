@@ -99,17 +99,17 @@ $(PKI)/.done: tests/pki/gen.sh
 
 C_TEST_SRC := $(wildcard tests/c/*.c)
 C_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Ic_src \
-                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2)
-C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2) -lresolv -lpthread
+                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2 expat)
+C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2 expat) -lresolv -lpthread
 
 $(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
-	$(MAKE) -C c_src core
-	$(CC) $(C_TEST_CFLAGS) -o $@ $(C_TEST_SRC) $(BUILD)/c/libs2s_trust_core.a $(C_TEST_LIBS)
+	$(MAKE) -C c_src core net
+	$(CC) $(C_TEST_CFLAGS) -o $@ $(C_TEST_SRC) $(BUILD)/c/libs2s_trust_net.a $(BUILD)/c/libs2s_trust_core.a $(C_TEST_LIBS)
 
 $(BUILD)/c-asan/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
-	$(MAKE) -C c_src core SANITIZE=1
+	$(MAKE) -C c_src core net SANITIZE=1
 	$(CC) $(C_TEST_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-	  -o $@ $(C_TEST_SRC) $(BUILD)/c-asan/libs2s_trust_core.a $(C_TEST_LIBS)
+	  -o $@ $(C_TEST_SRC) $(BUILD)/c-asan/libs2s_trust_net.a $(BUILD)/c-asan/libs2s_trust_core.a $(C_TEST_LIBS)
 FORCE:
 
 test-c: $(BUILD)/c/test_runner pki
@@ -226,10 +226,10 @@ bench-batch: all pki
 # src/ and include/ for ext_mod's compiler, c_src/ built by its `make -C c_src`.
 PACKAGE := $(BUILD)/package/mod_s2s_trust
 package:
-	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)/src $(PACKAGE)/include $(PACKAGE)/c_src $(PACKAGE)/conf
+	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)/src $(PACKAGE)/include $(PACKAGE)/conf
 	cp erl_src/*.erl $(PACKAGE)/src/
 	cp erl_src/*.hrl $(PACKAGE)/include/
-	cp c_src/Makefile c_src/*.c c_src/*.h $(PACKAGE)/c_src/
+	cp -r c_src $(PACKAGE)/c_src
 	cp priv/ext_mod/mod_s2s_trust.spec $(PACKAGE)/
 	cp priv/ext_mod/conf/mod_s2s_trust.yml $(PACKAGE)/conf/
 	cp README.md $(PACKAGE)/README.md

@@ -27,11 +27,11 @@
 
 #include <openssl/provider.h>
 
-#include "s2s_trust_cache.h"
-#include "s2s_trust_config.h"
-#include "s2s_trust_store.h"
-#include "s2s_trust_verdict.h"
-#include "s2s_trust_verify.h"
+#include "core/s2s_trust_cache.h"
+#include "core/s2s_trust_config.h"
+#include "core/s2s_trust_store.h"
+#include "core/s2s_trust_verdict.h"
+#include "core/s2s_trust_verify.h"
 
 typedef struct {
     unsigned char *data;

@@ -16,8 +16,8 @@
 
 #include <openssl/pem.h>
 
-#include "s2s_trust_cache.h"
-#include "s2s_trust_verdict.h"
+#include "core/s2s_trust_cache.h"
+#include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "s2s_trust_config.h"
+#include "core/s2s_trust_config.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -3,7 +3,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
-#include "s2s_trust_identity.h"
+#include "core/s2s_trust_identity.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -2,7 +2,7 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
-#include "s2s_trust_learn.h"
+#include "core/s2s_trust_learn.h"
 #include "testing.h"
 #include "tests.h"
 

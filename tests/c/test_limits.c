@@ -10,7 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "s2s_trust_verdict.h"
+#include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"
 

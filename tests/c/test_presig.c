@@ -29,7 +29,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#include "s2s_trust_verdict.h"
+#include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "s2s_trust_resolve.h"
+#include "net/s2s_trust_resolve.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -8,7 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "s2s_trust_selftest.h"
+#include "net/s2s_trust_selftest.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "s2s_trust_verdict.h"
+#include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"
 

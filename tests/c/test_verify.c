@@ -4,7 +4,7 @@
 
 #include <openssl/rand.h>
 
-#include "s2s_trust_verdict.h"
+#include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"
 

@@ -5,7 +5,7 @@
  * chunks: the events must not depend on how TCP cut the bytes. */
 #include <stdlib.h>
 
-#include "s2s_trust_xmpp_stream.h"
+#include "net/s2s_trust_xmpp_stream.h"
 #include "testing.h"
 #include "tests.h"
 

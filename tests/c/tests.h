@@ -4,9 +4,9 @@
 
 #include <openssl/err.h>
 
-#include "s2s_trust_config.h"
-#include "s2s_trust_store.h"
-#include "s2s_trust_verify.h"
+#include "core/s2s_trust_config.h"
+#include "core/s2s_trust_store.h"
+#include "core/s2s_trust_verify.h"
 
 #define ALL_TESTS(X)                              \
     X(test_config_defaults)                       \

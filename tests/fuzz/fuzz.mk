@@ -35,14 +35,15 @@ FUZZ_CC     ?= clang
 # Replay driver: any compiler with ASan/UBSan (gcc works too).
 FUZZ_REPLAY_CC ?= clang
 
-FUZZ_PKGS   := libssl libcrypto libconfig libidn2
+FUZZ_PKGS   := libssl libcrypto libconfig libidn2 expat
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
                -Ic_src -DFUZZ_PKI_DEFAULT='"$(FUZZ_PKI)"' $(shell pkg-config --cflags $(FUZZ_PKGS))
 FUZZ_LIBS   := $(shell pkg-config --libs $(FUZZ_PKGS))
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CORE   := $(addprefix c_src/s2s_trust_,error.c verdict.c config.c store.c identity.c verify.c xmpp_stream.c)
+FUZZ_CORE   := $(addprefix c_src/core/s2s_trust_,error.c verdict.c config.c store.c identity.c verify.c) \
+               c_src/net/s2s_trust_xmpp_stream.c
 FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
-FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
+FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
 
 # Largest input each harness reads: a verify input is a domain plus up to 12
 # DER certificates (the test PKI's deepest chain, 9 certificates, is ~5 KB;
@@ -75,11 +76,11 @@ FUZZ_REPLAY_BINS := $(FUZZ_HARNESSES:%=$(FUZZ_OUT)/replay/%)
 
 # libFuzzer: the core is instrumented for coverage too (fuzzer-no-link),
 # otherwise the fuzzer would be blind inside the code it is meant to explore.
-$(FUZZ_OUT)/lf/core/%.o: c_src/%.c $(wildcard c_src/*.h) tests/fuzz/fuzz.mk
+$(FUZZ_OUT)/lf/core/%.o: c_src/%.c $(wildcard c_src/*/*.h) tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
 
-$(FUZZ_OUT)/replay/core/%.o: c_src/%.c $(wildcard c_src/*.h) tests/fuzz/fuzz.mk
+$(FUZZ_OUT)/replay/core/%.o: c_src/%.c $(wildcard c_src/*/*.h) tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_REPLAY_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c $< -o $@
 

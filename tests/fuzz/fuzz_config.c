@@ -36,9 +36,9 @@
 #include <openssl/err.h>
 
 #include "fuzz.h"
-#include "s2s_trust_config.h"
-#include "s2s_trust_store.h"
-#include "s2s_trust_verify.h"
+#include "core/s2s_trust_config.h"
+#include "core/s2s_trust_store.h"
+#include "core/s2s_trust_verify.h"
 
 static char pki_real[PATH_MAX];
 static unsigned char *good_der;

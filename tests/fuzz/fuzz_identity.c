@@ -40,7 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "fuzz.h"
-#include "s2s_trust_identity.h"
+#include "core/s2s_trust_identity.h"
 
 #define MAX_ENTRIES 32
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "s2s_trust_xmpp_stream.h"
+#include "net/s2s_trust_xmpp_stream.h"
 
 #define MAX_EVENTS 64
 

@@ -31,9 +31,9 @@
 #include <openssl/x509v3.h>
 
 #include "fuzz.h"
-#include "s2s_trust_config.h"
-#include "s2s_trust_store.h"
-#include "s2s_trust_verify.h"
+#include "core/s2s_trust_config.h"
+#include "core/s2s_trust_store.h"
+#include "core/s2s_trust_verify.h"
 
 #define MAX_CERTS 12
 

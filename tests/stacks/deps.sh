@@ -22,7 +22,7 @@ release=$("$here/release.sh") || exit 1
 #   the CRL server, Chromium and ChromeDriver for the web admin test
 # - the stack matrix: debootstrap and iproute2 (roots of the other releases,
 #   each in its own network namespace)
-common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev openssl \
+common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev libexpat1-dev openssl \
 pkg-config gcc libc6-dev make python3 valgrind clang libclang-rt-dev \
 ejabberd prosody lua-unbound chromium chromium-driver debootstrap iproute2"
 # Where a release names a package differently, its name goes here.
