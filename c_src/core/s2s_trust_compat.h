@@ -23,4 +23,16 @@
 #define S2S_TRUST_LIBCONFIG_1_7 0
 #endif
 
+/* expat (net/ only, which includes <expat.h> first): 2.6 added reparse
+ * deferral, which may hold a complete token back until more input arrives;
+ * the stream reader needs every token handled in the call that completes it
+ * (Debian 12 has 2.5.0, Debian 13 2.7). */
+#ifdef XML_MAJOR_VERSION
+#if XML_MAJOR_VERSION * 10000 + XML_MINOR_VERSION * 100 + XML_MICRO_VERSION >= 20600
+#define S2S_TRUST_XML_NO_REPARSE_DEFERRAL(p) ((void)XML_SetReparseDeferralEnabled((p), XML_FALSE))
+#else
+#define S2S_TRUST_XML_NO_REPARSE_DEFERRAL(p) ((void)(p))
+#endif
+#endif
+
 #endif

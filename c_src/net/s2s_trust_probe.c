@@ -1,16 +1,13 @@
 /* s2s_trust_probe.c - see s2s_trust_probe.h
  *
- * One call, one socket, three phases, each bounded:
- *   connect   non-blocking connect(), poll() until connect_ms (or total);
- *   stream    STARTTLS mode only: our stream header, then the server's bytes
- *             through s2s_trust_xmpp_stream (at most
- *             S2S_TRUST_PROBE_MAX_PRETLS_BYTES), until <proceed/>; bounded by
- *             the total deadline;
- *   tls       a TLS client over two memory BIOs that we fill from recv() and
- *             drain with send(MSG_NOSIGNAL), until handshake_ms (or total).
- * Driving OpenSSL through memory BIOs keeps every byte on the wire in our
- * hands: the deadlines are ours (poll), and no write can raise SIGPIPE
- * inside the Erlang VM (a socket BIO would write(), which does).
+ * One call, one connection (s2s_trust_conn), three phases, each bounded:
+ *   connect   until connect_ms (or total);
+ *   stream    STARTTLS mode only: s2s_trust_s2s_negotiate_starttls, up to
+ *             <proceed/>, bounded by the total deadline;
+ *   tls       a TLS client with SNI = the domain and ALPN xmpp-server,
+ *             until handshake_ms (or total); then the chain is captured.
+ * What this file adds to the shared layers is the probe's vocabulary: each
+ * way a peer can fail becomes one status and one line for the operator.
  *
  * SSL_CTX: one per call, not a shared one. Measured on this machine
  * (OpenSSL 3.0, 2 cores, one busy): SSL_CTX_new + configure + free costs
@@ -21,34 +18,24 @@
  */
 #include "net/s2s_trust_probe.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "net/s2s_trust_xmpp_stream.h"
-
-#define IO_TIMEOUT (-2)
-#define RECV_CHUNK 4096
+#include "net/s2s_trust_conn.h"
+#include "net/s2s_trust_s2s_client.h"
 
 typedef struct {
     const s2s_trust_probe_request_t *req;
     s2s_trust_probe_result_t *res;
-    int fd;
+    s2s_trust_conn_t c;
     uint64_t t0, total_deadline;
     unsigned total_ms, connect_ms, handshake_ms;
-    unsigned char first[12]; /* the first bytes the server sent in TLS, for hints */
-    size_t first_len;
 } probe_t;
 
 static const char *const status_names[S2S_TRUST_PROBE_STATUS_COUNT] = {
@@ -83,89 +70,11 @@ void s2s_trust_probe_result_free(s2s_trust_probe_result_t *result)
     result->chain_count = 0;
 }
 
-/* ---- time and the socket ------------------------------------------------------ */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
 }
-
-/* 1 ready, 0 deadline passed, -1 error (errno). */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-    for (;;) {
-        uint64_t now = now_ms();
-        struct pollfd pfd = { .fd = fd, .events = events };
-        int rc;
-
-        if (now >= deadline)
-            return 0;
-        rc = poll(&pfd, 1, (int)min_u64(deadline - now, 60000));
-        if (rc > 0)
-            return 1;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* 0 sent, -1 error (errno), IO_TIMEOUT. MSG_NOSIGNAL: a peer that closed
- * gets EPIPE here, never SIGPIPE in the VM. */
-static int send_all(probe_t *p, const void *data, size_t len, uint64_t deadline)
-{
-    const unsigned char *b = data;
-
-    while (len > 0) {
-        ssize_t n = send(p->fd, b, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            b += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int w = wait_fd(p->fd, POLLOUT, deadline);
-            if (w == 0)
-                return IO_TIMEOUT;
-            if (w < 0)
-                return -1;
-            continue;
-        }
-        return -1;
-    }
-    return 0;
-}
-
-/* >0 bytes, 0 orderly close, -1 error (errno), IO_TIMEOUT. */
-static ssize_t recv_some(probe_t *p, void *buf, size_t cap, uint64_t deadline)
-{
-    for (;;) {
-        ssize_t n = recv(p->fd, buf, cap, 0);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int w = wait_fd(p->fd, POLLIN, deadline);
-            if (w == 0)
-                return IO_TIMEOUT;
-            if (w < 0)
-                return -1;
-            continue;
-        }
-        return -1;
-    }
-}
-
-/* ---- the result ---------------------------------------------------------------- */
 
 static s2s_trust_probe_status_t end(probe_t *p, s2s_trust_probe_status_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -180,49 +89,16 @@ static s2s_trust_probe_status_t end(probe_t *p, s2s_trust_probe_status_t status,
     return status;
 }
 
-/* Peer bytes for a detail line: printable ASCII as is, the rest \xNN. */
-static const char *esc(const void *data, size_t len, char *out, size_t cap)
+/* Append to the detail line. */
+static void add(probe_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(probe_t *p, const char *fmt, ...)
 {
-    const unsigned char *s = data;
-    size_t o = 0;
+    size_t used = strlen(p->res->detail);
+    va_list ap;
 
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\') {
-            if (o + 1 >= cap)
-                break;
-            out[o++] = (char)s[i];
-        } else {
-            if (o + 4 >= cap)
-                break;
-            snprintf(out + o, cap - o, "\\x%02x", s[i]);
-            o += 4;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-int s2s_trust_probe_domain_ok(const char *d)
-{
-    size_t n = d ? strlen(d) : 0;
-
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = d[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-static const char *io_error(int rc, char *buf, size_t cap)
-{
-    if (rc == IO_TIMEOUT)
-        return "timeout";
-    snprintf(buf, cap, "%s", strerror(errno));
-    return buf;
+    va_start(ap, fmt);
+    vsnprintf(p->res->detail + used, sizeof p->res->detail - used, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- connect --------------------------------------------------------------------- */
@@ -230,116 +106,94 @@ static const char *io_error(int rc, char *buf, size_t cap)
 static s2s_trust_probe_status_t do_connect(probe_t *p)
 {
     const s2s_trust_probe_request_t *req = p->req;
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-    struct addrinfo *ai = NULL;
-    char port[8];
-    int rc, soerr = 0;
-    socklen_t soerr_len = sizeof soerr;
-    uint64_t deadline = min_u64(p->t0 + p->connect_ms, p->total_deadline);
+    s2s_trust_io_t io;
+    char b[80];
 
     p->res->stage = "connect";
-    snprintf(port, sizeof port, "%u", (unsigned)req->port);
-    /* AI_NUMERICHOST: a literal or nothing, never a DNS lookup. */
-    if (getaddrinfo(req->address, port, &hints, &ai) != 0 || ai == NULL) {
-        char b[80];
-        if (ai != NULL)
-            freeaddrinfo(ai);
+    p->c.deadline = min_u64(p->t0 + p->connect_ms, p->total_deadline);
+    io = s2s_trust_conn_connect(&p->c, req->address, req->port);
+    p->c.deadline = p->total_deadline;
+    switch (io) {
+    case S2S_TRUST_IO_OK:
+        return S2S_TRUST_PROBE_OK;
+    case S2S_TRUST_IO_BAD_ADDRESS:
         return end(p, S2S_TRUST_PROBE_BAD_ADDRESS, "'%s' is not a numeric IPv4 or IPv6 address",
-                   esc(req->address, strlen(req->address), b, sizeof b));
+                   s2s_trust_escape(req->address, strlen(req->address), b, sizeof b));
+    case S2S_TRUST_IO_TIMEOUT:
+        return end(p, S2S_TRUST_PROBE_TIMEOUT, "no TCP connection within %u ms",
+                   (unsigned)(min_u64(p->t0 + p->connect_ms, p->total_deadline) - p->t0));
+    case S2S_TRUST_IO_FAILED:
+        return end(p, S2S_TRUST_PROBE_CONNECT_FAILED, "%s", p->c.err);
+    default:
+        return end(p, S2S_TRUST_PROBE_INTERNAL, "%s", p->c.err);
     }
-    p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (p->fd < 0) {
-        freeaddrinfo(ai);
-        return end(p, S2S_TRUST_PROBE_INTERNAL, "socket: %s", strerror(errno));
-    }
-    rc = connect(p->fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (rc != 0 && errno != EINPROGRESS)
-        return end(p, S2S_TRUST_PROBE_CONNECT_FAILED, "connect: %s", strerror(errno));
-    if (rc != 0) {
-        rc = wait_fd(p->fd, POLLOUT, deadline);
-        if (rc == 0)
-            return end(p, S2S_TRUST_PROBE_TIMEOUT, "no TCP connection within %u ms",
-                       (unsigned)(deadline - p->t0));
-        if (rc < 0)
-            return end(p, S2S_TRUST_PROBE_INTERNAL, "poll: %s", strerror(errno));
-        if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0)
-            soerr = errno;
-        if (soerr != 0)
-            return end(p, S2S_TRUST_PROBE_CONNECT_FAILED, "connect: %s", strerror(soerr));
-    }
-    return S2S_TRUST_PROBE_OK;
 }
 
 /* ---- stream and STARTTLS ------------------------------------------------------------ */
 
-static s2s_trust_probe_status_t stream_event(probe_t *p, s2s_trust_xs_t *xs, s2s_trust_xs_event_t ev,
-                                             size_t left, int *proceed)
+/* The connection ended while we negotiated. */
+static s2s_trust_probe_status_t stream_io_end(probe_t *p, const s2s_trust_neg_result_t *n)
 {
-    s2s_trust_probe_result_t *r = p->res;
-    char b1[120], b2[120];
-    int rc;
+    const char *stage = n->stage;
+    int features = strcmp(stage, "features") == 0, stream = strcmp(stage, "stream") == 0;
 
-    switch (ev) {
-    case S2S_TRUST_XS_NEED_MORE:
+    if (n->sending && n->io == S2S_TRUST_IO_TIMEOUT)
+        return end(p, S2S_TRUST_PROBE_TIMEOUT, "could not send %s within %u ms",
+                   stream ? "the stream header" : "<starttls/>", p->total_ms);
+    if (n->sending)
+        return end(p, stream ? S2S_TRUST_PROBE_CONNECT_FAILED : S2S_TRUST_PROBE_CLOSED, "sending %s: %s",
+                   stream ? "the stream header" : "<starttls/>", p->c.err);
+    if (n->io == S2S_TRUST_IO_TIMEOUT)
+        return end(p, S2S_TRUST_PROBE_TIMEOUT, "%s within %u ms",
+                   stream ? "no stream header from the server"
+                   : features ? "no stream features from the server"
+                              : "no answer to <starttls/>",
+                   p->total_ms);
+    if (n->io == S2S_TRUST_IO_CLOSED)
+        return end(p, S2S_TRUST_PROBE_CLOSED, "the server closed the connection %s",
+                   stream ? "before its stream header"
+                   : features ? "before its stream features"
+                              : "instead of answering <starttls/>");
+    if (n->io == S2S_TRUST_IO_FAILED)
+        /* A reset before the server said anything is a failed connection
+         * (the header's contract), later an early close. */
+        return end(p, n->received == 0 ? S2S_TRUST_PROBE_CONNECT_FAILED : S2S_TRUST_PROBE_CLOSED,
+                   "reading from the server: %s", p->c.err);
+    return end(p, S2S_TRUST_PROBE_INTERNAL, "%s", p->c.err);
+}
+
+static s2s_trust_probe_status_t negotiation_end(probe_t *p, const s2s_trust_neg_result_t *n)
+{
+    const s2s_trust_xs_element_t *f = &n->features, *el = &n->element;
+    char b1[120], b2[120];
+
+    switch (n->outcome) {
+    case S2S_TRUST_NEG_PROCEED:
         return S2S_TRUST_PROBE_OK;
-    case S2S_TRUST_XS_HEADER:
-        /* RFC 6120 4.7.5: without version='1.0' there are no stream
-         * features, so no STARTTLS will ever be offered. */
-        if (strncmp(xs->header_version, "1.", 2) != 0)
-            return end(p, S2S_TRUST_PROBE_NO_STARTTLS,
-                       "the server's stream has version '%s', not 1.0: no stream features, no STARTTLS",
-                       esc(xs->header_version, strlen(xs->header_version), b1, sizeof b1));
-        r->stage = "features";
-        return S2S_TRUST_PROBE_OK;
-    case S2S_TRUST_XS_FEATURES:
-        if (r->starttls_offered || strcmp(r->stage, "features") != 0)
-            return end(p, S2S_TRUST_PROBE_PROTOCOL, "unexpected second <stream:features/>");
-        r->starttls_offered = xs->starttls;
-        r->starttls_required = xs->starttls_required;
-        if (!xs->starttls) {
-            static const char close_stream[] = "</stream:stream>";
-            (void)send_all(p, close_stream, sizeof close_stream - 1, p->total_deadline); /* courtesy */
-            return end(p, S2S_TRUST_PROBE_NO_STARTTLS, "the server's stream features do not offer STARTTLS%s%s",
-                       xs->dialback ? " (it offers dialback" : "",
-                       xs->dialback ? (xs->sasl_external ? " and SASL EXTERNAL)" : ")")
-                                    : (xs->sasl_external ? " (it offers SASL EXTERNAL)" : ""));
-        }
-        {
-            static const char starttls[] = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
-            r->stage = "starttls";
-            rc = send_all(p, starttls, sizeof starttls - 1, p->total_deadline);
-            if (rc == IO_TIMEOUT)
-                return end(p, S2S_TRUST_PROBE_TIMEOUT, "could not send <starttls/> within %u ms", p->total_ms);
-            if (rc != 0)
-                return end(p, S2S_TRUST_PROBE_CLOSED, "sending <starttls/>: %s", strerror(errno));
-        }
-        return S2S_TRUST_PROBE_OK;
-    case S2S_TRUST_XS_PROCEED:
-        if (strcmp(r->stage, "starttls") != 0)
-            return end(p, S2S_TRUST_PROBE_PROTOCOL, "<proceed/> before we asked for STARTTLS");
-        /* The server must not speak before our ClientHello; bytes here were
-         * written before TLS and would be read as if they came through it
-         * (the STARTTLS command-injection pattern). */
-        if (left > 0)
-            return end(p, S2S_TRUST_PROBE_PROTOCOL, "%zu byte(s) after <proceed/> before the TLS handshake", left);
-        *proceed = 1;
-        return S2S_TRUST_PROBE_OK;
-    case S2S_TRUST_XS_FAILURE:
+    case S2S_TRUST_NEG_IO:
+        return stream_io_end(p, n);
+    case S2S_TRUST_NEG_OLD_STREAM:
+        return end(p, S2S_TRUST_PROBE_NO_STARTTLS,
+                   "the server's stream has version '%s', not 1.0: no stream features, no STARTTLS",
+                   s2s_trust_escape(n->header.version, strlen(n->header.version), b1, sizeof b1));
+    case S2S_TRUST_NEG_NO_STARTTLS:
+        return end(p, S2S_TRUST_PROBE_NO_STARTTLS, "the server's stream features do not offer STARTTLS%s%s",
+                   f->dialback ? " (it offers dialback" : "",
+                   f->dialback ? (f->mech_external ? " and SASL EXTERNAL)" : ")")
+                               : (f->mech_external ? " (it offers SASL EXTERNAL)" : ""));
+    case S2S_TRUST_NEG_REFUSED:
         return end(p, S2S_TRUST_PROBE_PROTOCOL, "the server refused STARTTLS with <failure/>");
-    case S2S_TRUST_XS_STREAM_ERROR:
+    case S2S_TRUST_NEG_STREAM_ERROR:
         return end(p, S2S_TRUST_PROBE_PROTOCOL, "stream error: %s%s%s",
-                   xs->error_condition[0] ? esc(xs->error_condition, strlen(xs->error_condition), b1, sizeof b1)
-                                          : "(no condition)",
-                   xs->error_text[0] ? ": " : "", esc(xs->error_text, strlen(xs->error_text), b2, sizeof b2));
-    case S2S_TRUST_XS_STREAM_END:
+                   el->condition[0] ? s2s_trust_escape(el->condition, strlen(el->condition), b1, sizeof b1) : "(no condition)",
+                   el->error_text[0] ? ": " : "", s2s_trust_escape(el->error_text, strlen(el->error_text), b2, sizeof b2));
+    case S2S_TRUST_NEG_STREAM_END:
         return end(p, S2S_TRUST_PROBE_CLOSED, "the server closed the stream (</stream:stream>)");
-    case S2S_TRUST_XS_TOO_LARGE:
-        return end(p, S2S_TRUST_PROBE_TOO_LARGE, "%s", xs->detail);
-    case S2S_TRUST_XS_BAD:
+    case S2S_TRUST_NEG_TOO_LARGE:
+        return end(p, S2S_TRUST_PROBE_TOO_LARGE, "%s", n->detail);
+    case S2S_TRUST_NEG_PROTOCOL:
     default:
-        return end(p, S2S_TRUST_PROBE_PROTOCOL, "%s", xs->detail);
+        return end(p, S2S_TRUST_PROBE_PROTOCOL, "%s", n->detail);
     }
 }
 
@@ -347,143 +201,45 @@ static s2s_trust_probe_status_t do_starttls(probe_t *p)
 {
     const s2s_trust_probe_request_t *req = p->req;
     s2s_trust_probe_result_t *r = p->res;
-    s2s_trust_xs_t *xs = malloc(sizeof *xs);
-    unsigned char buf[RECV_CHUNK];
-    char header[768];
-    unsigned char first[16]; /* the server's first bytes, for the detail */
-    size_t first_len = 0;
-    int proceed = 0, first_byte = -1, rc;
-    s2s_trust_probe_status_t st = S2S_TRUST_PROBE_OK;
+    s2s_trust_neg_result_t *n = calloc(1, sizeof *n);
+    const char *from = req->from && req->from[0] ? req->from : NULL;
+    char header[768], b[80];
+    s2s_trust_probe_status_t st;
 
     r->stage = "stream";
-    if (xs == NULL)
+    if (n == NULL)
         return end(p, S2S_TRUST_PROBE_INTERNAL, "out of memory");
-    s2s_trust_xs_init(xs, S2S_TRUST_PROBE_MAX_PRETLS_BYTES);
-    snprintf(header, sizeof header,
-             "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-             "xmlns:stream='http://etherx.jabber.org/streams' to='%s'%s%s%s version='1.0'>",
-             req->domain, req->from && req->from[0] ? " from='" : "", req->from && req->from[0] ? req->from : "",
-             req->from && req->from[0] ? "'" : "");
-    rc = send_all(p, header, strlen(header), p->total_deadline);
-    if (rc == IO_TIMEOUT) {
-        st = end(p, S2S_TRUST_PROBE_TIMEOUT, "could not send the stream header within %u ms", p->total_ms);
-        goto done;
-    }
-    if (rc != 0) {
-        st = end(p, S2S_TRUST_PROBE_CONNECT_FAILED, "sending the stream header: %s", strerror(errno));
-        goto done;
-    }
-    while (!proceed) {
-        /* Read at most one byte past the bound: enough to know it was
-         * exceeded, and nothing is read that the parser will not see. */
-        size_t room = S2S_TRUST_PROBE_MAX_PRETLS_BYTES + 1 - xs->fed;
-        ssize_t n = recv_some(p, buf, room < sizeof buf ? room : sizeof buf, p->total_deadline);
-        size_t off = 0;
-
-        if (n == IO_TIMEOUT) {
-            st = end(p, S2S_TRUST_PROBE_TIMEOUT, "%s within %u ms",
-                     strcmp(r->stage, "stream") == 0     ? "no stream header from the server"
-                     : strcmp(r->stage, "features") == 0 ? "no stream features from the server"
-                                                         : "no answer to <starttls/>",
-                     p->total_ms);
-            goto done;
-        }
-        if (n == 0) {
-            st = end(p, S2S_TRUST_PROBE_CLOSED, "the server closed the connection %s",
-                     strcmp(r->stage, "stream") == 0     ? "before its stream header"
-                     : strcmp(r->stage, "features") == 0 ? "before its stream features"
-                                                         : "instead of answering <starttls/>");
-            goto done;
-        }
-        if (n < 0) {
-            /* A reset before the server said anything is a failed
-             * connection (the header's contract), later an early close. */
-            st = end(p, xs->fed == 0 ? S2S_TRUST_PROBE_CONNECT_FAILED : S2S_TRUST_PROBE_CLOSED,
-                     "reading from the server: %s", strerror(errno));
-            goto done;
-        }
-        if (first_byte < 0)
-            first_byte = buf[0];
-        if (first_len < sizeof first) {
-            size_t take = sizeof first - first_len < (size_t)n ? sizeof first - first_len : (size_t)n;
-            memcpy(first + first_len, buf, take);
-            first_len += take;
-        }
-        while (off < (size_t)n && !proceed) {
-            size_t used = 0;
-            s2s_trust_xs_event_t ev = s2s_trust_xs_feed(xs, buf + off, (size_t)n - off, &used);
-            off += used;
-            st = stream_event(p, xs, ev, (size_t)n - off, &proceed);
-            if (st != S2S_TRUST_PROBE_OK)
-                goto done;
-            if (ev == S2S_TRUST_XS_NEED_MORE && used == 0)
-                break; /* cannot happen: NEED_MORE consumes everything */
-        }
-    }
-done:
+    s2s_trust_s2s_header(header, sizeof header, from, req->domain, NULL, 1);
+    (void)s2s_trust_s2s_negotiate_starttls(&p->c, header, n);
+    r->stage = n->stage;
+    r->starttls_offered = n->features.starttls;
+    r->starttls_required = n->features.starttls_required;
+    st = negotiation_end(p, n);
     /* A TLS record where XML should be: a record header starts 0x15 (alert)
      * or 0x16 (handshake). Say what the operator probably meant. Other
      * garbage right at the start: show how it began. */
-    if (st == S2S_TRUST_PROBE_PROTOCOL && (first_byte == 0x15 || first_byte == 0x16)) {
-        size_t used = strlen(r->detail);
-        snprintf(r->detail + used, sizeof r->detail - used, "%s",
-                 " - the server speaks TLS at once: a direct TLS (XEP-0368) port?");
-    } else if (st == S2S_TRUST_PROBE_PROTOCOL && strcmp(r->stage, "stream") == 0 && first_len > 0) {
-        size_t used = strlen(r->detail);
-        char b[80];
-        snprintf(r->detail + used, sizeof r->detail - used, "; it began '%s'", esc(first, first_len, b, sizeof b));
-    }
-    free(xs);
+    if (st == S2S_TRUST_PROBE_PROTOCOL && n->first_len > 0 && (n->first[0] == 0x15 || n->first[0] == 0x16))
+        add(p, " - the server speaks TLS at once: a direct TLS (XEP-0368) port?");
+    else if (st == S2S_TRUST_PROBE_PROTOCOL && strcmp(r->stage, "stream") == 0 && n->first_len > 0)
+        add(p, "; it began '%s'", s2s_trust_escape(n->first, n->first_len, b, sizeof b));
+    free(n);
     return st;
 }
 
 /* ---- TLS ---------------------------------------------------------------------------- */
 
-/* Whatever OpenSSL queued for the wire goes out now. */
-static int flush_wbio(probe_t *p, BIO *wbio, uint64_t deadline)
-{
-    unsigned char out[RECV_CHUNK];
-    int n;
-
-    while ((n = BIO_read(wbio, out, sizeof out)) > 0) {
-        int rc = send_all(p, out, (size_t)n, deadline);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* The first reason OpenSSL queued (the most specific one), then empty the
- * queue: it is thread-local and shared with fast_tls and crypto. */
-static void take_openssl_reason(char *out, size_t cap)
-{
-    unsigned long code = ERR_peek_error();
-    const char *reason = code ? ERR_reason_error_string(code) : NULL;
-
-    if (reason != NULL)
-        snprintf(out, cap, "%s", reason);
-    else if (code != 0)
-        snprintf(out, cap, "OpenSSL error 0x%lx", code);
-    else
-        snprintf(out, cap, "no reason given");
-    ERR_clear_error();
-}
-
 static void hint_from_first_bytes(probe_t *p)
 {
-    s2s_trust_probe_result_t *r = p->res;
-    size_t used = strlen(r->detail);
+    const unsigned char *first = p->c.tls_first;
+    size_t len = p->c.tls_first_len;
     char b[64];
 
-    if (p->first_len == 0)
+    if (len == 0)
         return;
-    if (p->first[0] == '<')
-        snprintf(r->detail + used, sizeof r->detail - used,
-                 "; the server answered with XML ('%s'): a STARTTLS port, not direct TLS?",
-                 esc(p->first, p->first_len, b, sizeof b));
-    else if (p->first[0] != 0x15 && p->first[0] != 0x16 && p->first[0] != 0x14 && p->first[0] != 0x17)
-        snprintf(r->detail + used, sizeof r->detail - used, "; the server sent '%s' (not TLS)",
-                 esc(p->first, p->first_len, b, sizeof b));
+    if (first[0] == '<')
+        add(p, "; the server answered with XML ('%s'): a STARTTLS port, not direct TLS?", s2s_trust_escape(first, len, b, sizeof b));
+    else if (first[0] != 0x15 && first[0] != 0x16 && first[0] != 0x14 && first[0] != 0x17)
+        add(p, "; the server sent '%s' (not TLS)", s2s_trust_escape(first, len, b, sizeof b));
 }
 
 static s2s_trust_probe_status_t capture(probe_t *p, SSL *ssl)
@@ -497,7 +253,7 @@ static s2s_trust_probe_status_t capture(probe_t *p, SSL *ssl)
     snprintf(r->tls_version, sizeof r->tls_version, "%s", SSL_get_version(ssl));
     snprintf(r->cipher, sizeof r->cipher, "%s", SSL_get_cipher_name(ssl));
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-    esc(alpn, alpn_len, r->alpn, sizeof r->alpn);
+    s2s_trust_escape(alpn, alpn_len, r->alpn, sizeof r->alpn);
 
     n = chain ? sk_X509_num(chain) : 0;
     if (n <= 0)
@@ -533,111 +289,41 @@ static s2s_trust_probe_status_t capture(probe_t *p, SSL *ssl)
 static s2s_trust_probe_status_t do_tls(probe_t *p)
 {
     static const unsigned char alpn[] = "\x0bxmpp-server";
-    s2s_trust_probe_result_t *r = p->res;
-    uint64_t deadline = min_u64(now_ms() + p->handshake_ms, p->total_deadline);
-    SSL_CTX *ctx = NULL;
-    SSL *ssl = NULL;
-    BIO *rbio = NULL, *wbio = NULL;
-    unsigned char buf[RECV_CHUNK];
-    char reason[160];
+    const s2s_trust_tls_opts_t opts = { .sni = p->req->domain, .alpn = alpn, .alpn_len = sizeof alpn - 1 };
+    s2s_trust_io_t io;
     s2s_trust_probe_status_t st;
 
-    r->stage = "tls";
-    ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        st = end(p, S2S_TRUST_PROBE_INTERNAL, "SSL_CTX_new failed");
-        goto done;
+    p->res->stage = "tls";
+    p->c.deadline = min_u64(s2s_trust_now_ms() + p->handshake_ms, p->total_deadline);
+    io = s2s_trust_conn_start_tls(&p->c, &opts);
+    switch (io) {
+    case S2S_TRUST_IO_OK:
+        break;
+    case S2S_TRUST_IO_TLS_FAILED:
+        st = end(p, S2S_TRUST_PROBE_TLS_FAILED, "TLS handshake failed: %s", p->c.err);
+        hint_from_first_bytes(p);
+        return st;
+    case S2S_TRUST_IO_TIMEOUT:
+        return end(p, S2S_TRUST_PROBE_TIMEOUT, "TLS handshake not done within %u ms", p->handshake_ms);
+    case S2S_TRUST_IO_CLOSED:
+        st = end(p, S2S_TRUST_PROBE_CLOSED, "the server closed the connection during the TLS handshake");
+        hint_from_first_bytes(p);
+        return st;
+    case S2S_TRUST_IO_FAILED:
+        st = end(p, p->c.tls_first_len == 0 && p->req->mode == S2S_TRUST_TLS_MODE_DIRECT_TLS
+                        ? S2S_TRUST_PROBE_CONNECT_FAILED
+                        : S2S_TRUST_PROBE_CLOSED,
+                 "the connection broke during the TLS handshake: %s", p->c.err);
+        hint_from_first_bytes(p);
+        return st;
+    default:
+        return end(p, S2S_TRUST_PROBE_INTERNAL, "%s", p->c.err);
     }
-    /* The probe captures, s2s_trust_verify judges (at the store's own
-     * security level). At OpenSSL's default level 2 a server whose chain
-     * has an RSA-1024 key or a SHA-1 signature would fail the handshake
-     * even with SSL_VERIFY_NONE, and the operator would learn "handshake
-     * failure" instead of "weak_crypto". Nothing secret crosses this
-     * connection, so level 0 costs nothing. */
-    SSL_CTX_set_security_level(ctx, 0);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    ssl = SSL_new(ctx);
-    rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(BIO_s_mem());
-    if (ssl == NULL || rbio == NULL || wbio == NULL) {
-        BIO_free(rbio);
-        BIO_free(wbio);
-        st = end(p, S2S_TRUST_PROBE_INTERNAL, "out of memory");
-        goto done;
-    }
-    BIO_set_mem_eof_return(rbio, -1); /* empty = "want read", not EOF */
-    SSL_set_bio(ssl, rbio, wbio);     /* ssl owns both now */
-    SSL_set_connect_state(ssl);
-    if (SSL_set_tlsext_host_name(ssl, p->req->domain) != 1 || SSL_set_alpn_protos(ssl, alpn, sizeof alpn - 1) != 0) {
-        st = end(p, S2S_TRUST_PROBE_INTERNAL, "cannot set SNI or ALPN");
-        goto done;
-    }
-
-    for (;;) {
-        int rc, err, io;
-        ssize_t n;
-
-        ERR_clear_error();
-        rc = SSL_do_handshake(ssl);
-        err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, rc);
-        /* Our alert, if the handshake failed, still goes out: best effort. */
-        io = flush_wbio(p, wbio, deadline);
-        if (rc == 1 && io == 0)
-            break;
-        if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ) {
-            take_openssl_reason(reason, sizeof reason);
-            st = end(p, S2S_TRUST_PROBE_TLS_FAILED, "TLS handshake failed: %s", reason);
-            hint_from_first_bytes(p);
-            goto done;
-        }
-        if (io == IO_TIMEOUT) {
-            st = end(p, S2S_TRUST_PROBE_TIMEOUT, "TLS handshake not done within %u ms", p->handshake_ms);
-            goto done;
-        }
-        if (io != 0) {
-            st = end(p, S2S_TRUST_PROBE_CLOSED, "the connection broke during the TLS handshake: %s", strerror(errno));
-            goto done;
-        }
-        if (rc == 1)
-            break;
-        n = recv_some(p, buf, sizeof buf, deadline);
-        if (n == IO_TIMEOUT) {
-            st = end(p, S2S_TRUST_PROBE_TIMEOUT, "TLS handshake not done within %u ms", p->handshake_ms);
-            goto done;
-        }
-        if (n <= 0) {
-            char e[80];
-            st = end(p, n < 0 && p->first_len == 0 && p->req->mode == S2S_TRUST_PROBE_DIRECT_TLS
-                            ? S2S_TRUST_PROBE_CONNECT_FAILED
-                            : S2S_TRUST_PROBE_CLOSED,
-                     "the server %s during the TLS handshake",
-                     n == 0 ? "closed the connection" : io_error((int)n, e, sizeof e));
-            hint_from_first_bytes(p);
-            goto done;
-        }
-        if (p->first_len < sizeof p->first) {
-            size_t take = sizeof p->first - p->first_len < (size_t)n ? sizeof p->first - p->first_len : (size_t)n;
-            memcpy(p->first + p->first_len, buf, take);
-            p->first_len += take;
-        }
-        if (BIO_write(rbio, buf, (int)n) != (int)n) {
-            st = end(p, S2S_TRUST_PROBE_INTERNAL, "out of memory");
-            goto done;
-        }
-    }
-    st = capture(p, ssl);
-    if (st == S2S_TRUST_PROBE_OK) {
-        r->stage = "done";
-        /* close_notify, best effort and bounded: nothing waits for the reply. */
-        ERR_clear_error();
-        (void)SSL_shutdown(ssl);
-        (void)flush_wbio(p, wbio, min_u64(now_ms() + 200, p->total_deadline));
-    }
-done:
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
+    st = capture(p, p->c.ssl);
+    if (st == S2S_TRUST_PROBE_OK)
+        p->res->stage = "done";
+    /* close_notify, best effort and bounded: nothing waits for the reply. */
+    p->c.deadline = min_u64(s2s_trust_now_ms() + 200, p->total_deadline);
     return st;
 }
 
@@ -646,47 +332,45 @@ done:
 s2s_trust_probe_status_t s2s_trust_probe_run(const s2s_trust_probe_request_t *req,
                                              s2s_trust_probe_result_t *result)
 {
-    probe_t p = { .req = req, .res = result, .fd = -1 };
+    probe_t p = { .req = req, .res = result };
     s2s_trust_probe_status_t st;
 
     memset(result, 0, sizeof *result);
     result->stage = "connect";
     ERR_clear_error();
-    p.t0 = now_ms();
+    p.t0 = s2s_trust_now_ms();
     p.total_ms = req->total_ms ? req->total_ms : S2S_TRUST_PROBE_TOTAL_MS_DEFAULT;
     if (p.total_ms > S2S_TRUST_PROBE_TOTAL_MS_MAX)
         p.total_ms = S2S_TRUST_PROBE_TOTAL_MS_MAX;
     p.connect_ms = req->connect_ms ? req->connect_ms : S2S_TRUST_PROBE_CONNECT_MS_DEFAULT;
     p.handshake_ms = req->handshake_ms ? req->handshake_ms : S2S_TRUST_PROBE_HANDSHAKE_MS_DEFAULT;
     p.total_deadline = p.t0 + p.total_ms;
+    s2s_trust_conn_init(&p.c, p.total_deadline, NULL);
 
     if (req->address == NULL) {
         st = end(&p, S2S_TRUST_PROBE_BAD_ADDRESS, "no address");
         goto done;
     }
-    if (!s2s_trust_probe_domain_ok(req->domain) || (req->from && req->from[0] && !s2s_trust_probe_domain_ok(req->from))) {
+    if (!s2s_trust_domain_ok(req->domain) || (req->from && req->from[0] && !s2s_trust_domain_ok(req->from))) {
         st = end(&p, S2S_TRUST_PROBE_BAD_ADDRESS, "the %s is not a domain in A-label form",
-                 s2s_trust_probe_domain_ok(req->domain) ? "from domain" : "domain");
+                 s2s_trust_domain_ok(req->domain) ? "from domain" : "domain");
         goto done;
     }
-    if (req->port == 0 || (req->mode != S2S_TRUST_PROBE_STARTTLS && req->mode != S2S_TRUST_PROBE_DIRECT_TLS)) {
+    if (req->port == 0 || (req->mode != S2S_TRUST_TLS_MODE_STARTTLS && req->mode != S2S_TRUST_TLS_MODE_DIRECT_TLS)) {
         st = end(&p, S2S_TRUST_PROBE_BAD_ADDRESS, req->port == 0 ? "port 0" : "unknown mode");
         goto done;
     }
     st = do_connect(&p);
-    if (st == S2S_TRUST_PROBE_OK && req->mode == S2S_TRUST_PROBE_STARTTLS)
+    if (st == S2S_TRUST_PROBE_OK && req->mode == S2S_TRUST_TLS_MODE_STARTTLS)
         st = do_starttls(&p);
-    if (st == S2S_TRUST_PROBE_OK) {
-        result->elapsed_ms = (unsigned)(now_ms() - p.t0);
+    if (st == S2S_TRUST_PROBE_OK)
         st = do_tls(&p);
-    }
 done:
-    if (p.fd >= 0)
-        close(p.fd);
+    s2s_trust_conn_close(&p.c);
     if (st != S2S_TRUST_PROBE_OK)
         s2s_trust_probe_result_free(result);
     result->status = st;
-    result->elapsed_ms = (unsigned)(now_ms() - p.t0);
+    result->elapsed_ms = (unsigned)(s2s_trust_now_ms() - p.t0);
     ERR_clear_error();
     return st;
 }

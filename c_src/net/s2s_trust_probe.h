@@ -26,11 +26,8 @@
 #include <stdint.h>
 
 #include "core/s2s_trust_verify.h" /* s2s_trust_der_t */
+#include "net/s2s_trust_conn.h"    /* s2s_trust_tls_mode_t */
 
-typedef enum {
-    S2S_TRUST_PROBE_STARTTLS = 0,   /* port 5269 style: stream, <starttls/>, <proceed/>, TLS */
-    S2S_TRUST_PROBE_DIRECT_TLS = 1, /* XEP-0368: TLS first, ALPN xmpp-server */
-} s2s_trust_probe_mode_t;
 
 typedef enum {
     S2S_TRUST_PROBE_OK = 0,           /* TLS established, chain captured */
@@ -54,8 +51,6 @@ typedef enum {
 #define S2S_TRUST_PROBE_HANDSHAKE_MS_DEFAULT 5000
 #define S2S_TRUST_PROBE_TOTAL_MS_DEFAULT 10000
 #define S2S_TRUST_PROBE_TOTAL_MS_MAX 60000
-/* Pre-TLS bytes accepted from the peer (stream header + features + proceed). */
-#define S2S_TRUST_PROBE_MAX_PRETLS_BYTES 65536
 /* Certificates kept from the peer's chain; more is S2S_TRUST_PROBE_TOO_LARGE. */
 #define S2S_TRUST_PROBE_MAX_CHAIN 16
 
@@ -64,7 +59,7 @@ typedef struct {
     const char *from;     /* our domain for the stream 'from'; NULL or "" to omit */
     const char *address;  /* numeric IPv4 or IPv6 literal to connect to */
     uint16_t port;
-    s2s_trust_probe_mode_t mode;
+    s2s_trust_tls_mode_t mode;
     unsigned connect_ms;   /* TCP connect deadline */
     unsigned handshake_ms; /* TLS handshake deadline, from the first TLS byte */
     unsigned total_ms;     /* whole probe deadline, capped at S2S_TRUST_PROBE_TOTAL_MS_MAX */
@@ -91,11 +86,6 @@ typedef struct {
 s2s_trust_probe_status_t s2s_trust_probe_run(const s2s_trust_probe_request_t *req,
                                              s2s_trust_probe_result_t *result);
 void s2s_trust_probe_result_free(s2s_trust_probe_result_t *result);
-
-/* Is `d` a domain in A-label form (LDH, '.', '_'; 1..253 bytes)? Domains
- * travel in XML attributes, SNI and messages; in this form there is nothing
- * to escape. Shared with the self-test (s2s_trust_selftest.h). */
-int s2s_trust_probe_domain_ok(const char *d);
 
 /* "ok", "bad_address", "connect_failed", "timeout", ... (snake_case, static). */
 const char *s2s_trust_probe_status_name(s2s_trust_probe_status_t status);

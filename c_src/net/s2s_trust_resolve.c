@@ -186,7 +186,7 @@ static s2s_trust_srv_outcome_t lookup_srv(res_state rs, const char *service, con
 }
 
 /* Every address of `srv->target`, as candidates. */
-static void add_target(s2s_trust_resolution_t *out, const s2s_trust_srv_t *srv, s2s_trust_probe_mode_t mode,
+static void add_target(s2s_trust_resolution_t *out, const s2s_trust_srv_t *srv, s2s_trust_tls_mode_t mode,
                        int from_srv)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -248,16 +248,16 @@ size_t s2s_trust_resolve(const char *domain, s2s_trust_resolution_t *out)
     free(msg);
 
     for (size_t i = 0; i < out->xmpps_count; i++)
-        add_target(out, &out->xmpps_srv[i], S2S_TRUST_PROBE_DIRECT_TLS, 1);
+        add_target(out, &out->xmpps_srv[i], S2S_TRUST_TLS_MODE_DIRECT_TLS, 1);
     for (size_t i = 0; i < out->xmpp_count; i++)
-        add_target(out, &out->xmpp_srv[i], S2S_TRUST_PROBE_STARTTLS, 1);
+        add_target(out, &out->xmpp_srv[i], S2S_TRUST_TLS_MODE_STARTTLS, 1);
     /* RFC 6120 3.2.2: no usable _xmpp-server answer -> the domain itself on
      * 5269; never when that service said "." */
     if (out->xmpp == S2S_TRUST_SRV_NONE || out->xmpp == S2S_TRUST_SRV_FAILED) {
         s2s_trust_srv_t fb = { .port = XMPP_SERVER_PORT };
         snprintf(fb.target, sizeof fb.target, "%s", domain);
         out->fallback = 1;
-        add_target(out, &fb, S2S_TRUST_PROBE_STARTTLS, 0);
+        add_target(out, &fb, S2S_TRUST_TLS_MODE_STARTTLS, 0);
     }
     return out->count;
 }

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/s2s_trust_probe.h" /* s2s_trust_probe_mode_t */
+#include "net/s2s_trust_conn.h" /* s2s_trust_tls_mode_t */
 
 #define S2S_TRUST_RESOLVE_MAX 32
 #define S2S_TRUST_RESOLVE_MAX_SRV 16
@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
     char address[64];     /* numeric IPv4 or IPv6 literal */
     uint16_t port;
-    s2s_trust_probe_mode_t mode;
+    s2s_trust_tls_mode_t mode;
     int from_srv;         /* 1: from an SRV record below; 0: the fallback */
     s2s_trust_srv_t srv;  /* the record (from_srv), or target = DOMAIN, port 5269 */
 } s2s_trust_candidate_t;

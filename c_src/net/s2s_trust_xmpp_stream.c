@@ -1,621 +1,417 @@
 /* s2s_trust_xmpp_stream.c - see s2s_trust_xmpp_stream.h
  *
- * Two layers. A byte-at-a-time tokenizer (feed) never looks at a byte
- * twice, so a peer trickling one byte per packet costs O(n) in total; it
- * cuts the input into text and complete tags, a tag being at most
- * S2S_TRUST_XS_MAX_TAG bytes. Each complete tag then goes to tag(), which
- * parses the name and attributes, keeps the namespace scope and decides
- * what the element means from its namespace, its local name and its
- * parent's role.
+ * How an event ends exactly at its '>': every event (a start tag of the
+ * root, the end of a top-level element, the root's end tag) completes on a
+ * '>' byte. So the bytes are handed to expat in slices that each end at the
+ * next '>' (or at the end of the input): when a handler reports an event
+ * during a slice, the event ended on that slice's last byte, and the slice
+ * end is the exact count to report. A '>' inside character data or an
+ * attribute value only makes an extra slice. expat 2.6+ could defer a
+ * partial token until more input arrives (reparse deferral); that is turned
+ * off, so a token is always handled in the slice that completes it.
  */
 #include "net/s2s_trust_xmpp_stream.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define NS_STREAMS "http://etherx.jabber.org/streams"
-#define NS_SERVER "jabber:server"
-#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
-#define NS_DIALBACK_FEATURE "urn:xmpp:features:dialback"
-#define NS_XML "http://www.w3.org/XML/1998/namespace"
+#include <expat.h>
 
-#define MAX_ATTRS 32
+#include "core/s2s_trust_compat.h"
+#include "net/s2s_trust_peer_text.h"
 
-enum { ST_TEXT, ST_LT, ST_TAG, ST_PI };
+/* Expanded names come from expat as "URI|local"; '|' cannot be part of a
+ * local name, so the last one splits them. */
+#define NS_SEP '|'
 
-enum {
-    ROLE_OTHER,
-    ROLE_STREAM,
-    ROLE_FEATURES,
-    ROLE_STARTTLS,
-    ROLE_MECHANISMS,
-    ROLE_MECHANISM,
-    ROLE_ERROR,
-    ROLE_ERROR_TEXT,
-    ROLE_PROCEED,
-    ROLE_FAILURE,
+struct s2s_trust_xs {
+    XML_Parser parser;
+    size_t max_bytes, fed;
+    size_t since;   /* fed when the current element (or the wait for the next) began */
+    int depth;      /* open elements, the root included */
+    int ns_decls;   /* namespace declarations seen for the start tag being read */
+    s2s_trust_xs_event_t pending; /* what the handlers of the current slice reported */
+    s2s_trust_xs_event_t sticky;  /* the terminal event, once there is one */
+    char root_default_ns[32]; /* the default namespace the root declares (cut), "" if none */
+    /* the element being read */
+    s2s_trust_xs_element_t el;
+    int in_starttls, in_mechanisms, in_mechanism, in_text;
+    char mech[16];
+    size_t mech_len;
+    s2s_trust_xs_element_t out; /* the last one reported */
+    char detail[160];
 };
 
-typedef struct {
-    const char *name, *value; /* into xs->tag, not terminated */
-    size_t name_len, value_len;
-} attr_t;
-
-void s2s_trust_xs_init(s2s_trust_xs_t *xs, size_t max_bytes)
-{
-    memset(xs, 0, sizeof *xs);
-    xs->max_bytes = max_bytes ? max_bytes : 65536;
-    xs->state = ST_TEXT;
-}
+static const char *const event_names[] = {
+    [S2S_TRUST_XS_NEED_MORE] = "need_more", [S2S_TRUST_XS_HEADER] = "header", [S2S_TRUST_XS_ELEMENT] = "element",
+    [S2S_TRUST_XS_END] = "end",             [S2S_TRUST_XS_BAD] = "bad",       [S2S_TRUST_XS_TOO_LARGE] = "too_large",
+};
 
 const char *s2s_trust_xs_event_name(s2s_trust_xs_event_t ev)
 {
-    switch (ev) {
-    case S2S_TRUST_XS_NEED_MORE: return "need_more";
-    case S2S_TRUST_XS_HEADER: return "header";
-    case S2S_TRUST_XS_FEATURES: return "features";
-    case S2S_TRUST_XS_PROCEED: return "proceed";
-    case S2S_TRUST_XS_FAILURE: return "failure";
-    case S2S_TRUST_XS_STREAM_ERROR: return "stream_error";
-    case S2S_TRUST_XS_STREAM_END: return "stream_end";
-    case S2S_TRUST_XS_BAD: return "bad";
-    case S2S_TRUST_XS_TOO_LARGE: return "too_large";
-    }
-    return "bad";
+    return (unsigned)ev < sizeof event_names / sizeof event_names[0] ? event_names[ev] : "unknown";
 }
 
-/* ---- small helpers --------------------------------------------------------- */
-
-/* Peer bytes for `detail`: printable ASCII as is, the rest as \xNN, at most
- * `max` input bytes, always terminated. */
-static void escape_into(char *out, size_t cap, const char *s, size_t len, size_t max)
+/* Once stopped, expat may still deliver a callback or two (the end of an
+ * empty element); they must not overwrite the reason. */
+static int stopping(const s2s_trust_xs_t *xs)
 {
-    size_t o = 0;
-
-    if (cap == 0)
-        return;
-    for (size_t i = 0; i < len && i < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            if (o + 1 >= cap)
-                break;
-            out[o++] = (char)c;
-        } else {
-            if (o + 4 >= cap)
-                break;
-            snprintf(out + o, cap - o, "\\x%02x", c);
-            o += 4;
-        }
-    }
-    out[o] = '\0';
+    return xs->pending == S2S_TRUST_XS_BAD || xs->pending == S2S_TRUST_XS_TOO_LARGE;
 }
 
-static s2s_trust_xs_event_t fail(s2s_trust_xs_t *xs, s2s_trust_xs_event_t ev, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static s2s_trust_xs_event_t fail(s2s_trust_xs_t *xs, s2s_trust_xs_event_t ev, const char *fmt, ...)
+/* Stop the parser with a terminal event; the first reason wins. */
+static void fail(s2s_trust_xs_t *xs, s2s_trust_xs_event_t ev, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(s2s_trust_xs_t *xs, s2s_trust_xs_event_t ev, const char *fmt, ...)
 {
     va_list ap;
 
+    if (stopping(xs))
+        return;
+    xs->pending = ev;
     va_start(ap, fmt);
     vsnprintf(xs->detail, sizeof xs->detail, fmt, ap);
     va_end(ap);
-    xs->done = 1;
-    xs->sticky = ev;
-    return ev;
+    (void)XML_StopParser(xs->parser, XML_FALSE);
 }
 
-/* An element's name for a message, escaped and cut short. */
-static const char *shown(const char *s, size_t len, char buf[48])
+/* Copy s into dst[cap]; -1 when it does not fit. */
+static int put(char *dst, size_t cap, const char *s, size_t len)
 {
-    escape_into(buf, 48, s, len, 40);
-    return buf;
-}
-
-static int is_space(int c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* XML name characters, loosely: ASCII letters, digits, . - _ : and any
- * non-ASCII byte (UTF-8 names); a name does not start with a digit, '.',
- * '-' or ':'. */
-static int is_name_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == '_' || c == ':' || c >= 0x80;
-}
-
-static int is_name_start(unsigned char c)
-{
-    return is_name_char(c) && !(c >= '0' && c <= '9') && c != '.' && c != '-' && c != ':';
-}
-
-/* A qualified name at tag[*pos]: at most one ':' and not at either end. */
-static int read_qname(const char *t, size_t len, size_t *pos, const char **name, size_t *name_len)
-{
-    size_t start = *pos, colons = 0;
-
-    if (start >= len || !is_name_start((unsigned char)t[start]))
+    if (len >= cap)
         return -1;
-    while (*pos < len && is_name_char((unsigned char)t[*pos])) {
-        if (t[*pos] == ':')
-            colons++;
-        (*pos)++;
-    }
-    *name = t + start;
-    *name_len = *pos - start;
-    if (colons > 1 || t[*pos - 1] == ':')
-        return -1;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
     return 0;
 }
 
-static int eq(const char *s, size_t len, const char *lit)
+/* Append as much of s[0..len) as fits (text is kept truncated). */
+static void append(char *dst, size_t cap, const char *s, size_t len)
 {
-    return strlen(lit) == len && memcmp(s, lit, len) == 0;
+    size_t used = strlen(dst), room = cap - 1 - used;
+
+    memcpy(dst + used, s, len < room ? len : room);
+    dst[used + (len < room ? len : room)] = '\0';
 }
 
-/* Copy an attribute value, expanding the five predefined entities; other
- * references stay as they are (nothing we compare against contains one).
- * -1 when it does not fit. */
-static int copy_value(char *out, size_t cap, const char *v, size_t len)
+/* Split expat's "URI|local" (or "local" without a namespace). */
+static void split(const char *name, const char **ns, size_t *ns_len, const char **local)
+{
+    const char *sep = strrchr(name, NS_SEP);
+
+    *ns = name;
+    *ns_len = sep ? (size_t)(sep - name) : 0;
+    *local = sep ? sep + 1 : name;
+}
+
+static int name_is(const char *name, const char *ns, const char *local)
+{
+    const char *n, *l;
+    size_t nl;
+
+    split(name, &n, &nl, &l);
+    return nl == strlen(ns) && memcmp(n, ns, nl) == 0 && strcmp(l, local) == 0;
+}
+
+int s2s_trust_xs_is(const s2s_trust_xs_element_t *el, const char *ns, const char *local)
+{
+    return strcmp(el->ns, ns) == 0 && strcmp(el->local, local) == 0;
+}
+
+/* The header or a top-level element: its name and unqualified attributes. */
+static void start_summary(s2s_trust_xs_t *xs, const char *name, const char **atts)
 {
     static const struct {
-        const char *ent;
-        char ch;
-    } ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&apos;", '\'' }, { "&quot;", '"' } };
-    size_t o = 0;
+        const char *name;
+        size_t off, cap;
+    } kept[] = {
+#define KEPT(f) { #f, offsetof(s2s_trust_xs_element_t, f), sizeof ((s2s_trust_xs_element_t *)0)->f }
+        KEPT(from), KEPT(to), KEPT(id), KEPT(type), KEPT(version),
+#undef KEPT
+    };
+    const char *ns, *local;
+    size_t ns_len;
+    char b[80];
 
-    for (size_t i = 0; i < len;) {
-        char c = v[i];
-        size_t step = 1;
-        if (c == '&') {
-            for (size_t e = 0; e < sizeof ents / sizeof ents[0]; e++) {
-                size_t el = strlen(ents[e].ent);
-                if (len - i >= el && memcmp(v + i, ents[e].ent, el) == 0) {
-                    c = ents[e].ch;
-                    step = el;
-                    break;
-                }
+    memset(&xs->el, 0, sizeof xs->el);
+    xs->in_starttls = xs->in_mechanisms = xs->in_mechanism = xs->in_text = 0;
+    split(name, &ns, &ns_len, &local);
+    if (put(xs->el.ns, sizeof xs->el.ns, ns, ns_len) != 0 || put(xs->el.local, sizeof xs->el.local, local, strlen(local)) != 0) {
+        s2s_trust_escape_str(local, b, sizeof b);
+        fail(xs, S2S_TRUST_XS_TOO_LARGE, "an element name or namespace too long (<%s>)", b);
+        return;
+    }
+    for (size_t i = 0; atts[i] != NULL; i += 2)
+        for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++)
+            if (strcmp(atts[i], kept[k].name) == 0 &&
+                put((char *)&xs->el + kept[k].off, kept[k].cap, atts[i + 1], strlen(atts[i + 1])) != 0) {
+                fail(xs, S2S_TRUST_XS_BAD, "attribute '%s' of <%s> longer than %zu bytes", kept[k].name, xs->el.local,
+                     kept[k].cap - 1);
+                return;
             }
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = c;
-        i += step;
-    }
-    out[o] = '\0';
-    return 0;
 }
 
-/* The namespace a prefix ("" = default) means here, or NULL. */
-static const char *lookup_ns(const s2s_trust_xs_t *xs, const char *prefix, size_t len)
+/* A child (depth 3) or grandchild (depth 4) of a top-level element. */
+static void start_inner(s2s_trust_xs_t *xs, const char *name)
 {
-    if (eq(prefix, len, "xml"))
-        return NS_XML;
-    for (int i = xs->ns_count - 1; i >= 0; i--)
-        if (eq(prefix, len, xs->ns[i].prefix))
-            return xs->ns[i].uri;
-    return len == 0 ? "" : NULL;
-}
+    const char *ns, *local;
+    size_t ns_len;
 
-static void pop_ns(s2s_trust_xs_t *xs, int depth)
-{
-    while (xs->ns_count > 0 && xs->ns[xs->ns_count - 1].depth >= depth)
-        xs->ns_count--;
-}
-
-static void text_append(char *buf, size_t cap, size_t *len, unsigned char c)
-{
-    if (*len + 1 < cap) {
-        buf[(*len)++] = (char)c;
-        buf[*len] = '\0';
+    split(name, &ns, &ns_len, &local);
+    if (xs->depth == 3) {
+        xs->in_text = strcmp(local, "text") == 0;
+        if (!xs->in_text && xs->el.condition[0] == '\0')
+            (void)put(xs->el.condition, sizeof xs->el.condition, local, strlen(local)); /* too long: none */
+        xs->in_starttls = name_is(name, NS_XMPP_TLS, "starttls");
+        xs->el.starttls |= xs->in_starttls;
+        xs->el.dialback |= name_is(name, NS_XMPP_DIALBACK_FEATURE, "dialback");
+        xs->in_mechanisms = name_is(name, NS_XMPP_SASL, "mechanisms");
+    } else if (xs->depth == 4) {
+        if (xs->in_starttls && name_is(name, NS_XMPP_TLS, "required"))
+            xs->el.starttls_required = 1;
+        xs->in_mechanism = xs->in_mechanisms && name_is(name, NS_XMPP_SASL, "mechanism");
+        xs->mech_len = 0;
     }
 }
 
-/* ---- one complete tag ------------------------------------------------------ */
-
-/* What closing (or self-closing) an element of `role` means. */
-static s2s_trust_xs_event_t closed(s2s_trust_xs_t *xs, int role)
+static void XMLCALL on_ns_decl(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
-    switch (role) {
-    case ROLE_STREAM:
-        xs->done = 1;
-        xs->sticky = S2S_TRUST_XS_STREAM_END;
-        return S2S_TRUST_XS_STREAM_END;
-    case ROLE_FEATURES:
-        xs->features_seen = 1;
-        return S2S_TRUST_XS_FEATURES;
-    case ROLE_ERROR:
-        xs->done = 1;
-        xs->sticky = S2S_TRUST_XS_STREAM_ERROR;
-        return S2S_TRUST_XS_STREAM_ERROR;
-    case ROLE_PROCEED:
-        xs->done = 1;
-        xs->sticky = S2S_TRUST_XS_PROCEED;
-        return S2S_TRUST_XS_PROCEED;
-    case ROLE_FAILURE:
-        xs->done = 1;
-        xs->sticky = S2S_TRUST_XS_FAILURE;
-        return S2S_TRUST_XS_FAILURE;
-    case ROLE_MECHANISM: {
-        const char *t = xs->text;
-        size_t n = xs->text_len;
-        while (n > 0 && is_space((unsigned char)*t))
-            t++, n--;
-        while (n > 0 && is_space((unsigned char)t[n - 1]))
-            n--;
-        if (eq(t, n, "EXTERNAL"))
-            xs->sasl_external = 1;
-        return S2S_TRUST_XS_NEED_MORE;
-    }
-    default:
-        return S2S_TRUST_XS_NEED_MORE;
-    }
+    s2s_trust_xs_t *xs = ud;
+
+    xs->ns_decls++;
+    if (xs->depth == 0 && prefix == NULL)
+        snprintf(xs->root_default_ns, sizeof xs->root_default_ns, "%s", uri ? uri : "");
 }
 
-static s2s_trust_xs_event_t end_tag(s2s_trust_xs_t *xs)
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
-    const char *t = xs->tag, *name;
-    size_t len = xs->tag_len, pos = 1, name_len;
-    char b1[48], b2[48];
-    int role;
+    s2s_trust_xs_t *xs = ud;
+    int nattrs = 0;
+    char b[160];
 
-    if (read_qname(t, len, &pos, &name, &name_len) != 0)
-        return fail(xs, S2S_TRUST_XS_BAD, "malformed end tag </%s>", shown(t + 1, len - 1, b1));
-    while (pos < len && is_space((unsigned char)t[pos]))
-        pos++;
-    if (pos != len)
-        return fail(xs, S2S_TRUST_XS_BAD, "malformed end tag </%s>", shown(t + 1, len - 1, b1));
-    if (xs->depth == 0)
-        return fail(xs, S2S_TRUST_XS_BAD, "end tag </%s> outside the stream", shown(name, name_len, b1));
-    if (!eq(name, name_len, xs->names[xs->depth - 1]))
-        return fail(xs, S2S_TRUST_XS_BAD, "end tag </%s> does not close <%s>", shown(name, name_len, b1),
-                    shown(xs->names[xs->depth - 1], strlen(xs->names[xs->depth - 1]), b2));
-    role = xs->roles[xs->depth - 1];
-    pop_ns(xs, xs->depth);
-    xs->depth--;
-    return closed(xs, role);
-}
-
-/* The meaning of a new element, from where it is and what it is. */
-static int role_of(s2s_trust_xs_t *xs, int parent, const char *ns, const char *local, size_t local_len)
-{
-    switch (parent) {
-    case ROLE_STREAM:
-        if (strcmp(ns, NS_STREAMS) == 0 && eq(local, local_len, "features")) {
-            xs->starttls = xs->starttls_required = xs->dialback = xs->sasl_external = 0;
-            return ROLE_FEATURES;
-        }
-        if (strcmp(ns, NS_STREAMS) == 0 && eq(local, local_len, "error"))
-            return ROLE_ERROR;
-        if (strcmp(ns, NS_TLS) == 0 && eq(local, local_len, "proceed"))
-            return ROLE_PROCEED;
-        if (strcmp(ns, NS_TLS) == 0 && eq(local, local_len, "failure"))
-            return ROLE_FAILURE;
-        return -1;
-    case ROLE_FEATURES:
-        if (strcmp(ns, NS_TLS) == 0 && eq(local, local_len, "starttls")) {
-            xs->starttls = 1;
-            return ROLE_STARTTLS;
-        }
-        if (strcmp(ns, NS_SASL) == 0 && eq(local, local_len, "mechanisms"))
-            return ROLE_MECHANISMS;
-        if (strcmp(ns, NS_DIALBACK_FEATURE) == 0 && eq(local, local_len, "dialback"))
-            xs->dialback = 1;
-        return ROLE_OTHER;
-    case ROLE_STARTTLS:
-        if (strcmp(ns, NS_TLS) == 0 && eq(local, local_len, "required"))
-            xs->starttls_required = 1;
-        return ROLE_OTHER;
-    case ROLE_MECHANISMS:
-        if (strcmp(ns, NS_SASL) == 0 && eq(local, local_len, "mechanism")) {
-            xs->text_len = 0;
-            xs->text[0] = '\0';
-            return ROLE_MECHANISM;
-        }
-        return ROLE_OTHER;
-    case ROLE_ERROR:
-        if (strcmp(ns, NS_STREAM_ERRORS) != 0)
-            return ROLE_OTHER; /* application-specific condition */
-        if (eq(local, local_len, "text")) {
-            xs->text_len = strlen(xs->error_text); /* a second <text/> appends */
-            return ROLE_ERROR_TEXT;
-        }
-        if (xs->error_condition[0] == '\0') {
-            size_t n = local_len < sizeof xs->error_condition - 1 ? local_len : sizeof xs->error_condition - 1;
-            memcpy(xs->error_condition, local, n);
-            xs->error_condition[n] = '\0';
-        }
-        return ROLE_OTHER;
-    default:
-        return ROLE_OTHER;
-    }
-}
-
-static void copy_attr(char *out, size_t cap, const attr_t *a)
-{
-    if (copy_value(out, cap, a->value, a->value_len) != 0) {
-        /* Truncated rather than refused: these are for the report only. */
-        size_t n = a->value_len < cap - 1 ? a->value_len : cap - 1;
-        memcpy(out, a->value, n);
-        out[n] = '\0';
-    }
-}
-
-static s2s_trust_xs_event_t start_tag(s2s_trust_xs_t *xs)
-{
-    const char *t = xs->tag, *name, *colon, *ns;
-    size_t len = xs->tag_len, pos = 0, name_len;
-    attr_t attrs[MAX_ATTRS];
-    int nattrs = 0, self_closing = 0, role, parent;
-    char b1[48], b2[48];
-
-    if (read_qname(t, len, &pos, &name, &name_len) != 0)
-        return fail(xs, S2S_TRUST_XS_BAD, "malformed tag <%s>", shown(t, len, b1));
-    for (;;) {
-        size_t ws = pos;
-        attr_t *a;
-        while (pos < len && is_space((unsigned char)t[pos]))
-            pos++;
-        if (pos == len)
-            break;
-        if (t[pos] == '/' && pos + 1 == len) {
-            self_closing = 1;
-            break;
-        }
-        if (ws == pos || nattrs == MAX_ATTRS)
-            return fail(xs, nattrs == MAX_ATTRS ? S2S_TRUST_XS_TOO_LARGE : S2S_TRUST_XS_BAD,
-                        "malformed attributes in <%s>", shown(name, name_len, b1));
-        a = &attrs[nattrs];
-        if (read_qname(t, len, &pos, &a->name, &a->name_len) != 0)
-            return fail(xs, S2S_TRUST_XS_BAD, "malformed attribute in <%s>", shown(name, name_len, b1));
-        while (pos < len && is_space((unsigned char)t[pos]))
-            pos++;
-        if (pos == len || t[pos] != '=')
-            return fail(xs, S2S_TRUST_XS_BAD, "attribute without value in <%s>", shown(name, name_len, b1));
-        pos++;
-        while (pos < len && is_space((unsigned char)t[pos]))
-            pos++;
-        if (pos == len || (t[pos] != '\'' && t[pos] != '"'))
-            return fail(xs, S2S_TRUST_XS_BAD, "unquoted attribute value in <%s>", shown(name, name_len, b1));
-        {
-            char q = t[pos++];
-            const char *end = memchr(t + pos, q, len - pos);
-            if (end == NULL) /* the tokenizer ends tags outside quotes only */
-                return fail(xs, S2S_TRUST_XS_BAD, "unterminated attribute value in <%s>", shown(name, name_len, b1));
-            a->value = t + pos;
-            a->value_len = (size_t)(end - (t + pos));
-            pos = (size_t)(end - t) + 1;
-        }
-        for (int i = 0; i < nattrs; i++)
-            if (attrs[i].name_len == a->name_len && memcmp(attrs[i].name, a->name, a->name_len) == 0)
-                return fail(xs, S2S_TRUST_XS_BAD, "duplicate attribute %s in <%s>",
-                            shown(a->name, a->name_len, b2), shown(name, name_len, b1));
+    if (stopping(xs))
+        return;
+    while (atts[2 * nattrs] != NULL)
         nattrs++;
+    if (nattrs + xs->ns_decls > S2S_TRUST_XS_MAX_ATTRS) {
+        fail(xs, S2S_TRUST_XS_TOO_LARGE, "an element with more than %d attributes", S2S_TRUST_XS_MAX_ATTRS);
+        return;
     }
-
-    if (xs->depth == S2S_TRUST_XS_MAX_DEPTH)
-        return fail(xs, S2S_TRUST_XS_TOO_LARGE, "elements nested deeper than %d", S2S_TRUST_XS_MAX_DEPTH);
-    if (name_len >= S2S_TRUST_XS_MAX_NAME)
-        return fail(xs, S2S_TRUST_XS_TOO_LARGE, "an element name longer than %d bytes", S2S_TRUST_XS_MAX_NAME - 1);
-
-    /* Declarations first: they apply to the element that makes them. */
-    for (int i = 0; i < nattrs; i++) {
-        const attr_t *a = &attrs[i];
-        const char *prefix = NULL;
-        size_t plen = 0;
-        s2s_trust_xs_ns_t *d;
-        if (eq(a->name, a->name_len, "xmlns")) {
-            prefix = "";
-        } else if (a->name_len > 6 && memcmp(a->name, "xmlns:", 6) == 0) {
-            prefix = a->name + 6;
-            plen = a->name_len - 6;
-        } else {
-            continue;
+    xs->ns_decls = 0;
+    if (++xs->depth > S2S_TRUST_XS_MAX_DEPTH) {
+        fail(xs, S2S_TRUST_XS_TOO_LARGE, "elements nested deeper than %d", S2S_TRUST_XS_MAX_DEPTH);
+        return;
+    }
+    if (xs->depth == 1) {
+        if (!name_is(name, NS_XMPP_STREAMS, "stream")) {
+            s2s_trust_escape_str(name, b, sizeof b);
+            fail(xs, S2S_TRUST_XS_BAD, "not an XMPP stream: the root element is {%s}", b);
+            return;
         }
-        if (plen >= S2S_TRUST_XS_MAX_PREFIX || xs->ns_count == S2S_TRUST_XS_MAX_NS)
-            return fail(xs, S2S_TRUST_XS_TOO_LARGE, "too many or too long namespace declarations");
-        if (eq(prefix, plen, "xml") || eq(prefix, plen, "xmlns"))
-            return fail(xs, S2S_TRUST_XS_BAD, "reserved prefix declared: %s", shown(a->name, a->name_len, b1));
-        d = &xs->ns[xs->ns_count];
-        memcpy(d->prefix, prefix, plen);
-        d->prefix[plen] = '\0';
-        if (copy_value(d->uri, sizeof d->uri, a->value, a->value_len) != 0)
-            return fail(xs, S2S_TRUST_XS_TOO_LARGE, "a namespace URI longer than %d bytes", S2S_TRUST_XS_MAX_URI - 1);
-        if (plen > 0 && d->uri[0] == '\0')
-            return fail(xs, S2S_TRUST_XS_BAD, "prefix %s undeclared (XML 1.0 names cannot do that)",
-                        shown(prefix, plen, b1));
-        d->depth = xs->depth + 1;
-        xs->ns_count++;
-    }
-
-    colon = memchr(name, ':', name_len);
-    ns = colon ? lookup_ns(xs, name, (size_t)(colon - name)) : lookup_ns(xs, "", 0);
-    if (ns == NULL) {
-        pop_ns(xs, xs->depth + 1);
-        return fail(xs, S2S_TRUST_XS_BAD, "undeclared prefix in <%s>", shown(name, name_len, b1));
-    }
-    {
-        const char *local = colon ? colon + 1 : name;
-        size_t local_len = colon ? name_len - (size_t)(colon + 1 - name) : name_len;
-
-        if (xs->depth == 0) {
-            const char *def = lookup_ns(xs, "", 0);
-            if (xs->seen_header || strcmp(ns, NS_STREAMS) != 0 || !eq(local, local_len, "stream"))
-                return fail(xs, S2S_TRUST_XS_BAD, "the stream starts with <%s xmlns='%s'>, not <stream:stream>",
-                            shown(name, name_len, b1), shown(ns, strlen(ns), b2));
-            if (self_closing)
-                return fail(xs, S2S_TRUST_XS_BAD, "an empty stream (<%s/>)", shown(name, name_len, b1));
-            if (strcmp(def, NS_SERVER) != 0)
-                return fail(xs, S2S_TRUST_XS_BAD, "not a server-to-server stream: default namespace '%s'",
-                            shown(def, strlen(def), b1));
-            for (int i = 0; i < nattrs; i++) {
-                const attr_t *a = &attrs[i];
-                if (eq(a->name, a->name_len, "id"))
-                    copy_attr(xs->header_id, sizeof xs->header_id, a);
-                else if (eq(a->name, a->name_len, "from"))
-                    copy_attr(xs->header_from, sizeof xs->header_from, a);
-                else if (eq(a->name, a->name_len, "to"))
-                    copy_attr(xs->header_to, sizeof xs->header_to, a);
-                else if (eq(a->name, a->name_len, "version"))
-                    copy_attr(xs->header_version, sizeof xs->header_version, a);
-            }
-            xs->seen_header = 1;
-            role = ROLE_STREAM;
-        } else {
-            parent = xs->roles[xs->depth - 1];
-            role = role_of(xs, parent, ns, local, local_len);
-            if (role < 0)
-                return fail(xs, S2S_TRUST_XS_BAD, "unexpected <%s xmlns='%s'> before TLS", shown(name, name_len, b1),
-                            shown(ns, strlen(ns), b2));
+        /* A client stream (jabber:client) on a server port is a
+         * misdirected connection, not a server to judge. */
+        if (xs->root_default_ns[0] != '\0' && strcmp(xs->root_default_ns, "jabber:server") != 0) {
+            s2s_trust_escape_str(xs->root_default_ns, b, sizeof b);
+            fail(xs, S2S_TRUST_XS_BAD, "the stream's default namespace '%s' is not jabber:server", b);
+            return;
         }
+        start_summary(xs, name, atts);
+        if (xs->pending == S2S_TRUST_XS_NEED_MORE) {
+            xs->out = xs->el;
+            xs->pending = S2S_TRUST_XS_HEADER;
+        }
+    } else if (xs->depth == 2) {
+        start_summary(xs, name, atts);
+    } else {
+        start_inner(xs, name);
     }
-
-    if (self_closing) {
-        pop_ns(xs, xs->depth + 1);
-        return closed(xs, role);
-    }
-    memcpy(xs->names[xs->depth], name, name_len);
-    xs->names[xs->depth][name_len] = '\0';
-    xs->roles[xs->depth] = role;
-    xs->depth++;
-    return role == ROLE_STREAM ? S2S_TRUST_XS_HEADER : S2S_TRUST_XS_NEED_MORE;
 }
 
-/* <?xml ...?>: once, before the stream header. */
-static s2s_trust_xs_event_t declaration(s2s_trust_xs_t *xs)
+static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-    const char *t = xs->tag;
-    size_t len = xs->tag_len; /* "xml version='1.0'?" without '<?' and '>' */
-    char b1[48];
+    s2s_trust_xs_t *xs = ud;
 
-    if (xs->seen_decl || xs->seen_header || len < 4 || memcmp(t, "xml", 3) != 0 ||
-        !is_space((unsigned char)t[3]) || t[len - 1] != '?')
-        return fail(xs, S2S_TRUST_XS_BAD, "unexpected processing instruction <?%s>", shown(t, len, b1));
-    xs->seen_decl = 1;
+    (void)name;
+    if (stopping(xs))
+        return;
+    if (xs->depth == 4 && xs->in_mechanism) {
+        xs->el.mech_external |= xs->mech_len == 8 && memcmp(xs->mech, "EXTERNAL", 8) == 0;
+        xs->in_mechanism = 0;
+    } else if (xs->depth == 3) {
+        xs->in_text = xs->in_starttls = xs->in_mechanisms = 0;
+    } else if (xs->depth == 2) {
+        xs->out = xs->el;
+        xs->pending = S2S_TRUST_XS_ELEMENT;
+    } else if (xs->depth == 1) {
+        if (xs->pending == S2S_TRUST_XS_HEADER)
+            fail(xs, S2S_TRUST_XS_BAD, "an empty stream (<stream:stream/>)");
+        else
+            xs->pending = S2S_TRUST_XS_END;
+    }
+    xs->depth--;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+{
+    s2s_trust_xs_t *xs = ud;
+
+    if (stopping(xs))
+        return;
+
+    if (xs->depth == 1) {
+        /* Between top-level elements only whitespace (keepalives) may come. */
+        for (int i = 0; i < len; i++)
+            if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+                fail(xs, S2S_TRUST_XS_BAD, "text outside an element");
+                return;
+            }
+    } else if (xs->depth == 2) {
+        append(xs->el.text, sizeof xs->el.text, s, (size_t)len);
+    } else if (xs->depth == 3 && xs->in_text) {
+        append(xs->el.error_text, sizeof xs->el.error_text, s, (size_t)len);
+    } else if (xs->depth == 4 && xs->in_mechanism) {
+        /* Longer than any mechanism name we compare with: cannot match. */
+        if (xs->mech_len + (size_t)len > sizeof xs->mech)
+            xs->mech_len = sizeof xs->mech + 1;
+        else {
+            memcpy(xs->mech + xs->mech_len, s, (size_t)len);
+            xs->mech_len += (size_t)len;
+        }
+    }
+}
+
+/* RFC 6120 11.1: no DTD (this also rules out entity declarations, hence
+ * any entity expansion attack), no comments, no processing instructions. */
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+                               int has_internal_subset)
+{
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    fail(ud, S2S_TRUST_XS_BAD, "a document type declaration (XMPP forbids them)");
+}
+
+static void XMLCALL on_comment(void *ud, const XML_Char *data)
+{
+    (void)data;
+    fail(ud, S2S_TRUST_XS_BAD, "an XML comment (XMPP forbids them)");
+}
+
+static void XMLCALL on_pi(void *ud, const XML_Char *target, const XML_Char *data)
+{
+    (void)target, (void)data;
+    fail(ud, S2S_TRUST_XS_BAD, "a processing instruction (XMPP forbids them)");
+}
+
+static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding, int standalone)
+{
+    (void)version, (void)standalone;
+    if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0)
+        fail(ud, S2S_TRUST_XS_BAD, "an encoding other than UTF-8");
+}
+
+s2s_trust_xs_t *s2s_trust_xs_new(size_t max_bytes)
+{
+    s2s_trust_xs_t *xs = calloc(1, sizeof *xs);
+
+    if (xs == NULL)
+        return NULL;
+    /* The encoding is fixed: XMPP is UTF-8, whatever a declaration says. */
+    xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (xs->parser == NULL) {
+        free(xs);
+        return NULL;
+    }
+    xs->max_bytes = max_bytes ? max_bytes : S2S_TRUST_XS_MAX_BYTES_DEFAULT;
+    S2S_TRUST_XML_NO_REPARSE_DEFERRAL(xs->parser);
+    XML_SetUserData(xs->parser, xs);
+    XML_SetElementHandler(xs->parser, on_start, on_end);
+    XML_SetCharacterDataHandler(xs->parser, on_text);
+    XML_SetStartNamespaceDeclHandler(xs->parser, on_ns_decl);
+    XML_SetStartDoctypeDeclHandler(xs->parser, on_doctype);
+    XML_SetCommentHandler(xs->parser, on_comment);
+    XML_SetProcessingInstructionHandler(xs->parser, on_pi);
+    XML_SetXmlDeclHandler(xs->parser, on_xml_decl);
+    return xs;
+}
+
+void s2s_trust_xs_free(s2s_trust_xs_t *xs)
+{
+    if (xs == NULL)
+        return;
+    XML_ParserFree(xs->parser);
+    free(xs);
+}
+
+/* Hand one slice (ending at a '>' or at the end of the input) to expat.
+ * Past a bound, only the bytes up to it are parsed (an error in them wins),
+ * so where TCP cut the input never changes which event ends the stream. */
+static size_t parse_slice(s2s_trust_xs_t *xs, const unsigned char *s, size_t n)
+{
+    size_t fed_before = xs->fed;
+    size_t room_total = xs->max_bytes - xs->fed;
+    size_t room_element = S2S_TRUST_XS_MAX_ELEMENT - (xs->fed - xs->since);
+    size_t room = room_total < room_element ? room_total : room_element;
+    size_t take = n < room ? n : room;
+
+    xs->pending = S2S_TRUST_XS_NEED_MORE;
+    /* A slice that ends at '>' is handed over whole; bytes after the last
+     * '>' one at a time, so expat sees every prefix of them whatever the
+     * chunking and notices a malformed byte at the same point either way. */
+    for (size_t done = 0; done < take && xs->pending == S2S_TRUST_XS_NEED_MORE;) {
+        size_t step = s[n - 1] == '>' && take == n ? take : 1;
+        xs->fed += step;
+        if (XML_Parse(xs->parser, (const char *)s + done, (int)step, XML_FALSE) == XML_STATUS_ERROR &&
+            xs->pending == S2S_TRUST_XS_NEED_MORE)
+            fail(xs, S2S_TRUST_XS_BAD, "bad XML: %s (byte %ld)", XML_ErrorString(XML_GetErrorCode(xs->parser)),
+                 (long)XML_GetCurrentByteIndex(xs->parser));
+        done += step;
+    }
+    if (take < n && xs->pending == S2S_TRUST_XS_NEED_MORE) {
+        if (room_total <= room_element)
+            fail(xs, S2S_TRUST_XS_TOO_LARGE, "more than %zu bytes in the stream", xs->max_bytes);
+        else
+            fail(xs, S2S_TRUST_XS_TOO_LARGE, "an element (or the wait for one) longer than %d bytes",
+                 S2S_TRUST_XS_MAX_ELEMENT);
+    }
+    return xs->fed - fed_before;
+}
+
+s2s_trust_xs_event_t s2s_trust_xs_feed(s2s_trust_xs_t *xs, const unsigned char *buf, size_t len, size_t *consumed)
+{
+    size_t i = 0;
+
+    *consumed = 0;
+    if (xs->sticky != S2S_TRUST_XS_NEED_MORE)
+        return xs->sticky;
+    while (i < len) {
+        const unsigned char *gt = memchr(buf + i, '>', len - i);
+        size_t n = gt != NULL ? (size_t)(gt - (buf + i)) + 1 : len - i;
+
+        size_t parsed = parse_slice(xs, buf + i, n);
+        i += parsed; /* all of the slice, unless a bound or an error stopped it */
+        if (xs->pending == S2S_TRUST_XS_NEED_MORE)
+            continue;
+        *consumed = i;
+        xs->since = xs->fed;
+        if (xs->pending != S2S_TRUST_XS_HEADER && xs->pending != S2S_TRUST_XS_ELEMENT)
+            xs->sticky = xs->pending;
+        return xs->pending;
+    }
+    *consumed = len;
     return S2S_TRUST_XS_NEED_MORE;
 }
 
-/* ---- the tokenizer --------------------------------------------------------- */
-
-s2s_trust_xs_event_t s2s_trust_xs_feed(s2s_trust_xs_t *xs, const unsigned char *buf, size_t len,
-                                       size_t *consumed)
+const s2s_trust_xs_element_t *s2s_trust_xs_element(const s2s_trust_xs_t *xs)
 {
-    s2s_trust_xs_event_t ev = S2S_TRUST_XS_NEED_MORE;
-    size_t i;
+    return &xs->out;
+}
 
-    *consumed = 0;
-    if (xs->done)
-        return xs->sticky;
-    for (i = 0; i < len; i++) {
-        unsigned char c = buf[i];
+const char *s2s_trust_xs_detail(const s2s_trust_xs_t *xs)
+{
+    return xs->detail;
+}
 
-        if (xs->fed >= xs->max_bytes) {
-            ev = fail(xs, S2S_TRUST_XS_TOO_LARGE, "more than %zu bytes before TLS", xs->max_bytes);
-            break;
-        }
-        xs->fed++;
-        /* XML 1.0 allows no other control characters, and a NUL would cut
-         * every string copied out of here. */
-        /* Details name the offending byte only: what follows it depends on
-         * how the bytes were cut into chunks (the caller has the context). */
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-            ev = fail(xs, S2S_TRUST_XS_BAD, "not XML: byte 0x%02x at offset %zu", c, xs->fed - 1);
-            i++;
-            break;
-        }
-        switch (xs->state) {
-        case ST_TEXT:
-            if (c == '<') {
-                xs->state = ST_LT;
-                xs->tag_len = 0;
-            } else if (xs->depth <= 1) {
-                if (!is_space(c)) {
-                    char shown_byte[8];
-                    escape_into(shown_byte, sizeof shown_byte, (const char *)&c, 1, 1);
-                    ev = fail(xs, S2S_TRUST_XS_BAD, "not an XMPP stream: text outside an element at offset %zu ('%s')",
-                              xs->fed - 1, shown_byte);
-                    i++;
-                    goto out;
-                }
-            } else if (xs->roles[xs->depth - 1] == ROLE_ERROR_TEXT) {
-                text_append(xs->error_text, sizeof xs->error_text, &xs->text_len, c);
-            } else if (xs->roles[xs->depth - 1] == ROLE_MECHANISM) {
-                text_append(xs->text, sizeof xs->text, &xs->text_len, c);
-            }
-            break;
-        case ST_LT:
-            if (c == '?') {
-                xs->state = ST_PI;
-                break;
-            }
-            if (c == '!') {
-                ev = fail(xs, S2S_TRUST_XS_BAD, "a comment, CDATA section or DTD (not allowed in XMPP)");
-                i++;
-                goto out;
-            }
-            xs->state = ST_TAG;
-            xs->quote = 0;
-            /* fall through: c is the tag's first byte */
-            /* FALLTHROUGH */
-        case ST_TAG:
-        case ST_PI:
-            if (c == '<') {
-                ev = fail(xs, S2S_TRUST_XS_BAD, "'<' inside a tag");
-                i++;
-                goto out;
-            }
-            if (xs->state == ST_TAG && xs->quote == 0 && c == '>') {
-                xs->state = ST_TEXT;
-                if (xs->tag_len == 0) {
-                    ev = fail(xs, S2S_TRUST_XS_BAD, "an empty tag <>");
-                } else {
-                    xs->tag[xs->tag_len] = '\0';
-                    if (xs->tag[0] == '/')
-                        ev = end_tag(xs);
-                    else
-                        ev = start_tag(xs);
-                }
-                if (ev != S2S_TRUST_XS_NEED_MORE) {
-                    i++;
-                    goto out;
-                }
-                break;
-            }
-            if (xs->state == ST_PI && c == '>' && xs->tag_len > 0 && xs->tag[xs->tag_len - 1] == '?') {
-                xs->state = ST_TEXT;
-                xs->tag[xs->tag_len] = '\0';
-                ev = declaration(xs);
-                if (ev != S2S_TRUST_XS_NEED_MORE) {
-                    i++;
-                    goto out;
-                }
-                break;
-            }
-            if (xs->state == ST_TAG) {
-                if (xs->quote != 0 && c == xs->quote)
-                    xs->quote = 0;
-                else if (xs->quote == 0 && (c == '\'' || c == '"'))
-                    xs->quote = c;
-            }
-            if (xs->tag_len == S2S_TRUST_XS_MAX_TAG) {
-                char shown_bytes[48];
-                escape_into(shown_bytes, sizeof shown_bytes, xs->tag, xs->tag_len, 24);
-                ev = fail(xs, S2S_TRUST_XS_TOO_LARGE, "a tag longer than %d bytes (<%s...)", S2S_TRUST_XS_MAX_TAG,
-                          shown_bytes);
-                i++;
-                goto out;
-            }
-            xs->tag[xs->tag_len++] = (char)c;
-            break;
-        default:
-            break;
-        }
-    }
-out:
-    *consumed = i;
-    return ev;
+size_t s2s_trust_xs_fed(const s2s_trust_xs_t *xs)
+{
+    return xs->fed;
 }

@@ -1,97 +1,101 @@
 /*
- * s2s_trust_xmpp_stream.h - the few XML elements a server sends before TLS.
+ * s2s_trust_xmpp_stream.h - read an XMPP stream from a server we do not trust.
  *
- * The probe speaks XMPP only until <proceed/>: the server's stream header,
- * its <stream:features>, then <proceed/> (or <failure/>, or a stream error).
- * This parser understands exactly that much, as real servers send it
- * (ejabberd and Prosody differ in attribute order, quotes, prefixes,
- * whitespace keepalives), with namespaces resolved properly: a default
- * namespace, an xmlns:stream prefix, or an element that redeclares either.
+ * One reader for everything this project reads from a peer: the probe's
+ * pre-TLS exchange (header, features, <proceed/>) and the self-test's
+ * conversations after TLS (features, SASL, dialback, stanzas), on both ends.
+ * The XML is parsed by libexpat, the parser fast_xml and Prosody use, with
+ * namespaces resolved by expat: a default namespace, an xmlns:stream prefix
+ * or an element that redeclares either all read the same.
  *
- * It is a pure function on bytes: no I/O, no allocation, fixed-size state.
- * Feed whatever arrived; it consumes bytes up to and including the end of
- * the next event and says how many, so bytes after <proceed/> are never
- * taken for XML (they would be the start of TLS). Everything outside that
- * small grammar - a comment, a DTD, a second root, a NUL, a tag longer than
- * the bound, an undeclared prefix, mismatched end tags - is an error, and
- * errors are sticky. Entities are not expanded (nothing here needs them).
+ * What it reports, one event at a time: the stream header (the root
+ * element's start tag) and then every complete top-level element, summed
+ * up in s2s_trust_xs_element_t; the stream's end; or why it stopped.
+ *
+ * Exactness: a feed consumes bytes up to and including the '>' that
+ * completes the next event and says how many, so the bytes after
+ * <proceed/> (which would be the start of TLS) or after <success/> (a new
+ * stream) are never taken for XML. The caller feeds the rest again.
+ *
+ * Hostile input: everything is bounded - all bytes ever fed, one top-level
+ * element, nesting depth, attributes per element, the length of every
+ * string kept. What XMPP forbids (RFC 6120 11.1: a DTD, comments,
+ * processing instructions) and what XML forbids (expat's checks: bad
+ * UTF-8, an undeclared prefix, mismatched tags, a second root) is BAD.
+ * Both are sticky: after a terminal event nothing more is consumed.
+ * Strings hold the peer's bytes decoded (entities and character references
+ * expanded): escape before printing. `detail` is printable ASCII already.
+ *
+ * No I/O. Memory: one expat parser per reader, freed by _free; its use is
+ * bounded by the bytes fed.
  */
 #ifndef S2S_TRUST_XMPP_STREAM_H
 #define S2S_TRUST_XMPP_STREAM_H
 
 #include <stddef.h>
 
-#define S2S_TRUST_XS_MAX_TAG 4096    /* bytes between '<' and '>' of one tag */
-#define S2S_TRUST_XS_MAX_DEPTH 16    /* open elements, the stream included */
-#define S2S_TRUST_XS_MAX_NAME 128    /* one element's qualified name, with NUL */
-#define S2S_TRUST_XS_MAX_NS 32       /* namespace declarations in scope */
-#define S2S_TRUST_XS_MAX_URI 256     /* one namespace URI, with NUL */
-#define S2S_TRUST_XS_MAX_PREFIX 32   /* one prefix, with NUL */
+#define S2S_TRUST_XS_MAX_BYTES_DEFAULT 65536 /* all bytes of one stream, when 0 is given */
+#define S2S_TRUST_XS_MAX_ELEMENT 65536       /* bytes of one top-level element (or of the header) */
+#define S2S_TRUST_XS_MAX_DEPTH 16            /* open elements, the stream included */
+#define S2S_TRUST_XS_MAX_ATTRS 32            /* attributes (namespace declarations included) per element */
+
+#define NS_XMPP_STREAMS "http://etherx.jabber.org/streams"
+#define NS_XMPP_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_XMPP_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_XMPP_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_XMPP_DIALBACK "jabber:server:dialback"
+#define NS_XMPP_DIALBACK_FEATURE "urn:xmpp:features:dialback"
 
 typedef enum {
-    S2S_TRUST_XS_NEED_MORE = 0, /* all bytes consumed, no event yet */
-    S2S_TRUST_XS_HEADER,        /* <stream:stream ...> read: see header_* */
-    S2S_TRUST_XS_FEATURES,      /* </stream:features> read: see starttls, ... */
-    S2S_TRUST_XS_PROCEED,       /* <proceed xmlns='...xmpp-tls'/>: TLS starts after it */
-    S2S_TRUST_XS_FAILURE,       /* <failure xmlns='...xmpp-tls'/> */
-    S2S_TRUST_XS_STREAM_ERROR,  /* </stream:error>: see error_condition, error_text */
-    S2S_TRUST_XS_STREAM_END,    /* </stream:stream> */
-    S2S_TRUST_XS_BAD,           /* not the XMPP we expect: see detail */
-    S2S_TRUST_XS_TOO_LARGE,     /* a tag, the nesting or the whole exceeds its bound */
+    S2S_TRUST_XS_NEED_MORE = 0, /* every byte consumed, no event yet */
+    S2S_TRUST_XS_HEADER,        /* the stream's start tag: element = the header */
+    S2S_TRUST_XS_ELEMENT,       /* a complete top-level element: see element */
+    S2S_TRUST_XS_END,           /* </stream:stream> */
+    S2S_TRUST_XS_BAD,           /* not the XMPP we accept: see detail */
+    S2S_TRUST_XS_TOO_LARGE,     /* a bound was passed: see detail */
 } s2s_trust_xs_event_t;
 
+/* What one element (or the header) said, as far as this project cares.
+ * Strings are NUL-terminated; "" when absent. */
 typedef struct {
-    char prefix[S2S_TRUST_XS_MAX_PREFIX]; /* "" for the default namespace */
-    char uri[S2S_TRUST_XS_MAX_URI];
-    int depth;                            /* element depth that declared it */
-} s2s_trust_xs_ns_t;
+    char local[64];        /* local name: "features", "proceed", "result", "stream" */
+    char ns[128];          /* its resolved namespace, "" for none */
+    char from[256], to[256], id[128], type[32], version[16]; /* unqualified attributes */
+    char condition[64];    /* local name of the first child that is not <text/>: the defined
+                              condition of a stream error or SASL failure */
+    char text[512];        /* the element's own character data, truncated */
+    char error_text[256];  /* the character data of a child <text/>, truncated */
+    int starttls;          /* a child <starttls xmlns=NS_XMPP_TLS/> */
+    int starttls_required; /* ... with a <required/> inside */
+    int dialback;          /* a child <dialback xmlns=NS_XMPP_DIALBACK_FEATURE/> */
+    int mech_external;     /* <mechanisms xmlns=NS_XMPP_SASL><mechanism>EXTERNAL</...> */
+} s2s_trust_xs_element_t;
 
-/* All state; zero it with _init, nothing to free. Fields below "results"
- * are read by the caller after an event; every string is NUL-terminated
- * and holds raw peer bytes (escape before printing). */
-typedef struct {
-    /* ---- tokenizer (private) ---- */
-    size_t max_bytes, fed;
-    int state, quote, done;
-    s2s_trust_xs_event_t sticky;
-    size_t tag_len;
-    char tag[S2S_TRUST_XS_MAX_TAG + 1];
-    int depth;
-    char names[S2S_TRUST_XS_MAX_DEPTH][S2S_TRUST_XS_MAX_NAME];
-    int roles[S2S_TRUST_XS_MAX_DEPTH];
-    s2s_trust_xs_ns_t ns[S2S_TRUST_XS_MAX_NS];
-    int ns_count;
-    int seen_decl, seen_header;
-    size_t text_len;
-    char text[64];
+typedef struct s2s_trust_xs s2s_trust_xs_t;
 
-    /* ---- results ---- */
-    char header_id[128];
-    char header_from[256];
-    char header_to[256];
-    char header_version[16]; /* "" when the header has no version */
-    int starttls;            /* features: <starttls/> offered */
-    int starttls_required;   /* ... with <required/> inside */
-    int dialback;            /* features: urn:xmpp:features:dialback */
-    int sasl_external;       /* features: SASL mechanism EXTERNAL */
-    int features_seen;
-    char error_condition[64]; /* stream error's defined condition, "" if none */
-    char error_text[200];     /* its <text/>, truncated */
-    char detail[160];         /* for BAD / TOO_LARGE: what was wrong (may quote peer bytes) */
-} s2s_trust_xs_t;
+/* A reader for one stream; max_bytes bounds all bytes fed (0: the default).
+ * NULL when out of memory. */
+s2s_trust_xs_t *s2s_trust_xs_new(size_t max_bytes);
+void s2s_trust_xs_free(s2s_trust_xs_t *xs);
 
-/* max_bytes: bound on all bytes ever fed (0: 65536). */
-void s2s_trust_xs_init(s2s_trust_xs_t *xs, size_t max_bytes);
-
-/* Consume bytes from buf[0..len) up to the next event and return it;
- * *consumed says how many were used (all of them for NEED_MORE). Call again
- * with the rest. After PROCEED, FAILURE, STREAM_ERROR, STREAM_END, BAD or
- * TOO_LARGE the stream is over: later calls consume nothing and return the
- * same event. */
+/* Consume bytes from buf[0..len) up to the end of the next event and return
+ * it; *consumed says how many were used (all of them for NEED_MORE). Call
+ * again with the rest. After END, BAD or TOO_LARGE later calls consume
+ * nothing and return the same event. */
 s2s_trust_xs_event_t s2s_trust_xs_feed(s2s_trust_xs_t *xs, const unsigned char *buf, size_t len,
                                        size_t *consumed);
 
-/* "need_more", "header", "features", ... (static). */
+/* The header or element of the last HEADER or ELEMENT event. */
+const s2s_trust_xs_element_t *s2s_trust_xs_element(const s2s_trust_xs_t *xs);
+/* For BAD and TOO_LARGE: what was wrong, one line of printable ASCII. */
+const char *s2s_trust_xs_detail(const s2s_trust_xs_t *xs);
+/* Bytes consumed so far. */
+size_t s2s_trust_xs_fed(const s2s_trust_xs_t *xs);
+
+/* Is `el` the element {ns}local? */
+int s2s_trust_xs_is(const s2s_trust_xs_element_t *el, const char *ns, const char *local);
+
+/* "need_more", "header", "element", "end", "bad", "too_large" (static). */
 const char *s2s_trust_xs_event_name(s2s_trust_xs_event_t ev);
 
 #endif

@@ -1,7 +1,7 @@
 /* test_selftest.c - the self-test's separable parts: the four bad
- * identities it makes, and the bounded scanner it reads the stream with
- * after TLS (real server bytes whole and byte by byte, then hostile input).
- * The protocol itself runs against real servers in tests/selftest/. */
+ * identities it makes, and requests it must refuse to run. Its stream
+ * reader is tested in test_xmpp_stream.c; the protocol itself runs against
+ * real servers in tests/selftest/. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -11,120 +11,6 @@
 #include "net/s2s_trust_selftest.h"
 #include "testing.h"
 #include "tests.h"
-
-/* ejabberd 23.01 after STARTTLS (shape as sent, mod_s2s_dialback loaded). */
-static const char ejabberd_after_tls[] =
-    "<?xml version='1.0'?><stream:stream id='1234' version='1.0' xml:lang='en' xmlns:db='jabber:server:dialback' "
-    "xmlns:stream='http://etherx.jabber.org/streams' from='sd.test' xmlns='jabber:server'><stream:features>"
-    "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>"
-    "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>"
-    "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text xml:lang='en'>self signed "
-    "certificate</text></failure>"
-    "<db:result from='sd.test' to='sf.test' type='valid'/></stream:stream>";
-
-typedef struct {
-    s2s_trust_ss_event_t ev[8];
-    s2s_trust_ss_element_t el[8];
-    size_t n;
-} ss_run_t;
-
-static void ss_run(const char *data, size_t chunk, ss_run_t *r)
-{
-    s2s_trust_ss_t *ss = malloc(sizeof *ss);
-    size_t len = strlen(data), off = 0;
-
-    memset(r, 0, sizeof *r);
-    s2s_trust_ss_init(ss, 0);
-    while (off < len && r->n < 8) {
-        size_t take = chunk && len - off > chunk ? chunk : len - off, used = 0;
-        s2s_trust_ss_event_t ev = s2s_trust_ss_feed(ss, (const unsigned char *)data + off, take, &used);
-        off += used;
-        if (ev != S2S_TRUST_SS_NEED_MORE) {
-            r->ev[r->n] = ev;
-            r->el[r->n] = ss->el;
-            r->n++;
-            if (ev == S2S_TRUST_SS_END || ev == S2S_TRUST_SS_BAD || ev == S2S_TRUST_SS_TOO_LARGE)
-                break;
-        }
-    }
-    free(ss);
-}
-
-void test_selftest_scanner_real_stream(void)
-{
-    static const size_t chunks[] = { 0, 1, 7 };
-
-    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        ss_run_t r;
-        ss_run(ejabberd_after_tls, chunks[c], &r);
-        CHECK_MSG(r.n == 5, "chunk %zu: %zu events", chunks[c], r.n);
-        if (r.n != 5)
-            continue;
-        CHECK(r.ev[0] == S2S_TRUST_SS_HEADER);
-        CHECK_STR(r.el[0].from, "sd.test");
-        CHECK_STR(r.el[0].version, "1.0");
-        CHECK(r.ev[1] == S2S_TRUST_SS_ELEMENT);
-        CHECK_STR(r.el[1].local, "features");
-        CHECK_STR(r.el[1].ns, "http://etherx.jabber.org/streams");
-        CHECK(r.el[1].mech_external == 1);
-        CHECK(r.el[1].has_dialback == 1);
-        CHECK(r.el[1].has_starttls == 0);
-        CHECK_STR(r.el[2].local, "failure");
-        CHECK_STR(r.el[2].ns, "urn:ietf:params:xml:ns:xmpp-sasl");
-        CHECK_STR(r.el[2].first_child, "not-authorized");
-        CHECK_STR(r.el[2].error_text, "self signed certificate");
-        CHECK_STR(r.el[3].local, "result");
-        CHECK_STR(r.el[3].ns, "jabber:server:dialback");
-        CHECK_STR(r.el[3].type, "valid");
-        CHECK(r.ev[4] == S2S_TRUST_SS_END);
-    }
-}
-
-void test_selftest_scanner_hostile(void)
-{
-    static const char *const bad[] = {
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>hello",
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><!-- x -->",
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a></b>",
-        "<iq/>",
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a x=1/>",
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a\x01/>",
-        "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a <b>",
-    };
-    ss_run_t r;
-    char *big;
-    s2s_trust_ss_t *ss;
-    size_t used = 0;
-
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ss_run(bad[i], 0, &r);
-        CHECK_MSG(r.n >= 1 && r.ev[r.n - 1] == S2S_TRUST_SS_BAD, "case %zu", i);
-    }
-    /* a tag longer than the bound */
-    big = malloc(S2S_TRUST_ST_MAX_TAG + 100);
-    memset(big, 'a', S2S_TRUST_ST_MAX_TAG + 99);
-    big[0] = '<';
-    big[S2S_TRUST_ST_MAX_TAG + 99] = '\0';
-    ss_run(big, 0, &r);
-    CHECK(r.n == 1 && r.ev[0] == S2S_TRUST_SS_TOO_LARGE);
-    /* nesting deeper than the bound */
-    {
-        char deep[2048] = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>";
-        for (int d = 0; d < S2S_TRUST_ST_MAX_DEPTH + 2; d++)
-            strcat(deep, "<a>");
-        ss_run(deep, 0, &r);
-        CHECK(r.n == 2 && r.ev[1] == S2S_TRUST_SS_TOO_LARGE);
-    }
-    /* the byte bound holds, and errors are sticky */
-    ss = malloc(sizeof *ss);
-    s2s_trust_ss_init(ss, 100);
-    memset(big, ' ', 200);
-    CHECK(s2s_trust_ss_feed(ss, (const unsigned char *)"<stream:stream>", 15, &used) == S2S_TRUST_SS_HEADER);
-    CHECK(s2s_trust_ss_feed(ss, (const unsigned char *)big, 200, &used) == S2S_TRUST_SS_TOO_LARGE);
-    CHECK(s2s_trust_ss_feed(ss, (const unsigned char *)"<a/>", 4, &used) == S2S_TRUST_SS_TOO_LARGE && used == 0);
-    free(ss);
-    free(big);
-}
 
 void test_selftest_identities(void)
 {

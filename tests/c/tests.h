@@ -54,6 +54,7 @@
     X(test_presig_checks_still_bite)              \
     X(test_presig_fuzz_corpus_equivalence)        \
     X(test_xmpp_stream_real_servers)              \
+    X(test_xmpp_stream_after_tls)                 \
     X(test_xmpp_stream_namespaces_and_layout)     \
     X(test_xmpp_stream_proceed_stops_exactly)     \
     X(test_xmpp_stream_errors_and_endings)        \
@@ -67,9 +68,9 @@
     X(test_learn_keeps_what_reaches_an_anchor)    \
     X(test_learn_refuses_untrusted_and_roots)     \
     X(test_learn_hostile_input)                   \
+    X(test_conn_starttls_negotiation)             \
+    X(test_conn_deadlines_and_stop)               \
     X(test_selftest_identities)                   \
-    X(test_selftest_scanner_real_stream)          \
-    X(test_selftest_scanner_hostile)              \
     X(test_selftest_unusable_request)             \
     X(test_selftest_issued_identities)
 
