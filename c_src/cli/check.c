@@ -39,7 +39,8 @@ static void chain_file_free(chain_file_t *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The whole file into c->file, at most a little over MAX_CHAIN_FILE. */
+/* The file into c->file; reading stops once the buffer has grown past
+ * MAX_CHAIN_FILE. */
 static int read_whole_file(const char *path, chain_file_t *c)
 {
     FILE *f = fopen(path, "rb");
