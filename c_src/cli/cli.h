@@ -1,6 +1,9 @@
 /*
- * s2s_trust_cli.h - what the CLI's command files share (s2s_trust_cli.c has
- * main, check and config-check; s2s_trust_cli_probe.c has probe).
+ * cli.h - the contract every `s2s-trust` command shares: exit status, the
+ * usage text, printing an error, loading the trust store, and one entry
+ * point per command. cli.c implements the shared part; main.c dispatches
+ * to the commands only through this header; each command is its own file
+ * (check.c, config_check.c, probe.c, selftest.c) and calls no other's.
  */
 #ifndef S2S_TRUST_CLI_H
 #define S2S_TRUST_CLI_H
@@ -9,15 +12,21 @@
 #include "core/s2s_trust_store.h"
 
 /* Exit status, for every command. */
-#define EXIT_TRUSTED 0  /* trusted; the configuration is good */
-#define EXIT_REFUSED 1  /* at least one chain refused */
-#define EXIT_USAGE 2    /* usage, configuration or I/O error */
-#define EXIT_NO_CHAIN 3 /* probe: no certificate chain could be captured */
+#define EXIT_TRUSTED 0      /* trusted; the configuration is good */
+#define EXIT_REFUSED 1      /* at least one chain refused (selftest: a peer ACCEPTED) */
+#define EXIT_USAGE 2        /* usage, configuration or I/O error */
+#define EXIT_NO_CHAIN 3     /* probe: no certificate chain could be captured */
+#define EXIT_INCONCLUSIVE 3 /* selftest: a case could not be decided */
 
-extern const char cli_usage_text[];
+/* Not an exit status: what a step of a command returns when the command
+ * goes on (every other value is the status to exit with). */
+#define CLI_GO_ON (-1)
 
 /* Print why (may be NULL) and the usage to stderr; returns EXIT_USAGE. */
 int cli_usage(const char *why);
+
+/* The usage on stdout, for --help; returns EXIT_TRUSTED. */
+int cli_help(void);
 
 /* "s2s-trust: FILE:LINE: TEXT" on stderr, escaped. */
 void cli_print_error(const s2s_trust_error_t *err);
@@ -26,7 +35,11 @@ void cli_print_error(const s2s_trust_error_t *err);
  * `at` when given. 0, or -1 after printing why. */
 int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **store);
 
-int cli_cmd_probe(int argc, char **argv);
-int cli_cmd_selftest(int argc, char **argv); /* s2s_trust_cli_selftest.c */
+/* The commands: argv[0] is the command's name, getopt_long style. Each
+ * returns the process's exit status. */
+int cli_cmd_check(int argc, char **argv);        /* check.c */
+int cli_cmd_config_check(int argc, char **argv); /* config_check.c */
+int cli_cmd_probe(int argc, char **argv);        /* probe.c */
+int cli_cmd_selftest(int argc, char **argv);     /* selftest.c */
 
 #endif

@@ -1,4 +1,4 @@
-/* s2s_trust_cli_out.c - see s2s_trust_cli_out.h */
+/* out.c - escaped text and JSON output for every command (see out.h). */
 #include "cli/out.h"
 
 #include <string.h>
@@ -110,4 +110,16 @@ void cli_json_key(FILE *out, const char *key, int *first)
     *first = 0;
     cli_put_json_str(out, key);
     fputc(':', out);
+}
+
+void cli_json_str(FILE *out, const char *key, const char *value, int *first)
+{
+    cli_json_key(out, key, first);
+    cli_put_json_str(out, value);
+}
+
+void cli_json_bool(FILE *out, const char *key, int value, int *first)
+{
+    cli_json_key(out, key, first);
+    fputs(value ? "true" : "false", out);
 }

@@ -1,5 +1,5 @@
 /*
- * s2s_trust_cli_out.h - writing data that came from the network.
+ * out.h - writing data that came from the network, as escaped text or JSON.
  *
  * Certificate names and subjects are attacker-chosen bytes: control
  * characters, invalid UTF-8, NULs. Both writers below escape them so a
@@ -24,6 +24,10 @@ void cli_put_json_str(FILE *out, const char *s); /* NULL writes null */
 
 /* JSON object member name: a comma unless *first, then "key": */
 void cli_json_key(FILE *out, const char *key, int *first);
+
+/* A whole member: "key":"value" (value NULL writes null), "key":true|false. */
+void cli_json_str(FILE *out, const char *key, const char *value, int *first);
+void cli_json_bool(FILE *out, const char *key, int value, int *first);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 size_t cli_utf8_seq_len(const unsigned char *s, size_t len);

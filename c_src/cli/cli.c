@@ -1,0 +1,108 @@
+/*
+ * cli.c - what every command shares (cli.h): the usage text, usage and
+ * error printing, and loading the trust store a --config file describes.
+ */
+#include "cli/cli.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli/out.h"
+#include "core/s2s_trust_config.h"
+
+static const char cli_usage_text[] =
+    "usage: s2s-trust check [--config FILE] [--at TIME] [--json] [--explain] --domain DOMAIN CHAIN...\n"
+    "       s2s-trust config-check [--json] FILE\n"
+    "       s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from DOMAIN]\n"
+    "                       [--config FILE] [--json] [--timeout MS]\n"
+    "       s2s-trust selftest TARGET [--connect HOST:PORT] [--from DOMAIN] [--json]\n"
+    "                       [--timeout MS] [--dialback LISTEN_ADDR:PORT]\n"
+    "                       [--issuer CERT --issuer-key KEY]\n"
+    "\n"
+    "check         verify each CHAIN (PEM with leaf first, or one DER certificate) for DOMAIN\n"
+    "              against the trust store FILE describes (default: the system bundle);\n"
+    "              prints 'DOMAIN: ok' or 'DOMAIN: refused: REASON (detail)' per chain\n"
+    "  --at TIME   verify as of TIME: seconds since the epoch or YYYY-MM-DD[THH:MM:SSZ]\n"
+    "  --explain   add the certificate details an operator needs\n"
+    "  --json      one JSON object per chain instead of text\n"
+    "config-check  read FILE and build its trust store; report the first error with file and line\n"
+    "probe         connect to DOMAIN's XMPP server as a federating server would (SRV\n"
+    "              _xmpps-server, _xmpp-server, then DOMAIN:5269), capture the certificate\n"
+    "              chain it sends, verify it like check, and report what it sends and why\n"
+    "  --connect HOST:PORT  connect there instead of resolving ([v6]:PORT for IPv6)\n"
+    "  --direct-tls  TLS at once (XEP-0368) instead of STARTTLS; without --connect,\n"
+    "              only _xmpps-server records are tried\n"
+    "  --from D    our domain for the stream's 'from' (default: none)\n"
+    "  --timeout MS  deadline per attempt (default 10000, at most 60000)\n"
+    "selftest      play untrusted peers (self-signed, expired, wrong name, unknown CA;\n"
+    "              certificates made at run time) against TARGET's s2s port: STARTTLS\n"
+    "              with the certificate, then SASL EXTERNAL; report per case refused,\n"
+    "              ACCEPTED or inconclusive (docs/selftest.md)\n"
+    "  --from D    the peers' domain (default selftest.invalid)\n"
+    "  --dialback LISTEN_ADDR:PORT  also try dialback, serving --from's s2s server there\n"
+    "              (--from must resolve to it for the target); without it dialback is\n"
+    "              reported as not tested\n"
+    "  --issuer CERT --issuer-key KEY  sign the expired and wrong-name certificates\n"
+    "              with this CA (one the target trusts), so nothing else is wrong with them\n"
+    "  --timeout MS  deadline per case (default 15000)\n"
+    "\n"
+    "exit status: 0 trusted / config good, 1 refused, 2 usage, configuration or I/O error,\n"
+    "             3 probe: no certificate chain could be captured\n"
+    "selftest:    0 every peer refused, 1 at least one ACCEPTED, 3 inconclusive\n";
+
+int cli_usage(const char *why)
+{
+    if (why != NULL)
+        fprintf(stderr, "s2s-trust: %s\n", why);
+    fputs(cli_usage_text, stderr);
+    return EXIT_USAGE;
+}
+
+int cli_help(void)
+{
+    fputs(cli_usage_text, stdout);
+    return EXIT_TRUSTED;
+}
+
+void cli_print_error(const s2s_trust_error_t *err)
+{
+    fputs("s2s-trust: ", stderr);
+    if (err->file[0] != '\0') {
+        cli_put_text_str(stderr, err->file);
+        if (err->line > 0)
+            fprintf(stderr, ":%d", err->line);
+        fputs(": ", stderr);
+    }
+    cli_put_text_str(stderr, err->text);
+    fputc('\n', stderr);
+}
+
+int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **store)
+{
+    s2s_trust_config_t cfg;
+    s2s_trust_error_t err;
+    int rc;
+
+    s2s_trust_config_defaults(&cfg);
+    if (config_path != NULL && s2s_trust_config_read_file(config_path, &cfg, &err) != 0) {
+        cli_print_error(&err);
+        return -1;
+    }
+    if (at != NULL) {
+        long long secs;
+        if (s2s_trust_parse_time(at, &secs) != 0) {
+            s2s_trust_config_free(&cfg);
+            fprintf(stderr, "s2s-trust: --at: not a time (seconds or YYYY-MM-DD[THH:MM:SSZ]): ");
+            cli_put_text_str(stderr, at);
+            fputc('\n', stderr);
+            return -1;
+        }
+        cfg.verification_time = secs;
+        cfg.has_verification_time = true;
+    }
+    rc = s2s_trust_store_build(&cfg, store, &err);
+    if (rc != 0)
+        cli_print_error(&err);
+    s2s_trust_config_free(&cfg);
+    return rc;
+}
