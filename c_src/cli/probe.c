@@ -121,7 +121,7 @@ static int connect_candidates(const char *arg, int direct, s2s_trust_candidate_t
         if (getnameinfo(ai->ai_addr, ai->ai_addrlen, c->address, sizeof c->address, NULL, 0, NI_NUMERICHOST) != 0)
             continue;
         c->port = (uint16_t)port;
-        c->mode = direct ? S2S_TRUST_PROBE_DIRECT_TLS : S2S_TRUST_PROBE_STARTTLS;
+        c->mode = direct ? S2S_TRUST_TLS_MODE_DIRECT_TLS : S2S_TRUST_TLS_MODE_STARTTLS;
         c->srv.port = (uint16_t)port;
         snprintf(c->srv.target, sizeof c->srv.target, "%s", host);
         (*count)++;
@@ -145,7 +145,7 @@ static int find_candidates(const probe_opts_t *o, s2s_trust_resolution_t *res, i
     if (o->direct) {
         size_t k = 0;
         for (size_t i = 0; i < res->count; i++)
-            if (res->items[i].mode == S2S_TRUST_PROBE_DIRECT_TLS)
+            if (res->items[i].mode == S2S_TRUST_TLS_MODE_DIRECT_TLS)
                 res->items[k++] = res->items[i];
         res->count = k;
     }

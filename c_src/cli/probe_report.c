@@ -29,9 +29,9 @@ static void put_detail(const char *s)
     }
 }
 
-static const char *mode_name(s2s_trust_probe_mode_t m)
+static const char *mode_name(s2s_trust_tls_mode_t m)
 {
-    return m == S2S_TRUST_PROBE_DIRECT_TLS ? "direct-tls" : "starttls";
+    return m == S2S_TRUST_TLS_MODE_DIRECT_TLS ? "direct-tls" : "starttls";
 }
 
 static void put_where_text(const attempt_t *a)
@@ -41,7 +41,7 @@ static void put_where_text(const attempt_t *a)
            mode_name(a->where.mode));
     if (a->where.from_srv) {
         printf(" (SRV _%s._tcp: priority %u weight %u target ",
-               a->where.mode == S2S_TRUST_PROBE_DIRECT_TLS ? "xmpps-server" : "xmpp-server",
+               a->where.mode == S2S_TRUST_TLS_MODE_DIRECT_TLS ? "xmpps-server" : "xmpp-server",
                (unsigned)a->where.srv.priority, (unsigned)a->where.srv.weight);
         cli_put_text_str(stdout, a->where.srv.target);
         fputc(')', stdout);
@@ -124,7 +124,7 @@ static void text_connection(const report_t *r)
 
     fputs("  connected:   ", stdout);
     put_where_text(r->used);
-    if (r->used->where.mode == S2S_TRUST_PROBE_STARTTLS)
+    if (r->used->where.mode == S2S_TRUST_TLS_MODE_STARTTLS)
         printf(", STARTTLS %s", pr->starttls_required ? "required" : "offered (optional)");
     fputc('\n', stdout);
     printf("  tls:         %s %s, ALPN %s\n", pr->tls_version, pr->cipher, pr->alpn[0] ? pr->alpn : "none");

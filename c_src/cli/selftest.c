@@ -370,7 +370,7 @@ static int find_target(const st_opts_t *o, st_run_t *run)
     if (res == NULL)
         return EXIT_USAGE;
     s2s_trust_resolve(o->target, res);
-    for (i = 0; i < res->count && res->items[i].mode != S2S_TRUST_PROBE_STARTTLS; i++)
+    for (i = 0; i < res->count && res->items[i].mode != S2S_TRUST_TLS_MODE_STARTTLS; i++)
         ;
     if (i == res->count) {
         fprintf(stderr, "s2s-trust: selftest: nowhere to connect for %s (no STARTTLS candidate); use --connect\n",

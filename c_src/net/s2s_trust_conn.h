@@ -28,10 +28,6 @@ typedef enum {
     S2S_TRUST_TLS_MODE_STARTTLS = 0,   /* port 5269 style: stream, <starttls/>, <proceed/>, TLS */
     S2S_TRUST_TLS_MODE_DIRECT_TLS = 1, /* XEP-0368: TLS first, ALPN xmpp-server */
 } s2s_trust_tls_mode_t;
-/* TEMPORARY names until cli/ follows the rename. */
-typedef s2s_trust_tls_mode_t s2s_trust_probe_mode_t;
-#define S2S_TRUST_PROBE_STARTTLS S2S_TRUST_TLS_MODE_STARTTLS
-#define S2S_TRUST_PROBE_DIRECT_TLS S2S_TRUST_TLS_MODE_DIRECT_TLS
 
 typedef enum {
     S2S_TRUST_IO_OK = 0,

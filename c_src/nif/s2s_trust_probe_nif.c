@@ -72,8 +72,8 @@ ERL_NIF_TERM s2s_trust_probe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     req.from = from;
     req.address = address;
     req.port = (uint16_t)port;
-    req.mode = enif_is_identical(argv[4], ATOM_(direct_tls)) ? S2S_TRUST_PROBE_DIRECT_TLS
-                                                              : S2S_TRUST_PROBE_STARTTLS;
+    req.mode = enif_is_identical(argv[4], ATOM_(direct_tls)) ? S2S_TRUST_TLS_MODE_DIRECT_TLS
+                                                              : S2S_TRUST_TLS_MODE_STARTTLS;
     /* Connect and handshake each get at most the whole budget. */
     req.connect_ms = total_ms < S2S_TRUST_PROBE_CONNECT_MS_DEFAULT ? total_ms
                                                                    : S2S_TRUST_PROBE_CONNECT_MS_DEFAULT;
