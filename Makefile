@@ -180,9 +180,13 @@ test-selftest: all pki
 
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
-SUITES := test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
+SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
           demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest
-.PHONY: test-here test-stacks test-fresh test-stacks-errors
+.PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
+# The house rules (docs/design.md): layers, no include circle, file sizes.
+test-layout:
+	bash tests/layout/check_layers.sh
+
 test-here:
 	bash tests/stacks/suites.sh $(SUITES)
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -231,6 +232,43 @@ static int read_crl_mode(const reader_t *r, const config_setting_t *s, const cha
     return 0;
 }
 
+/* The integer settings: each a bounded range and where it goes. */
+typedef enum { AS_INT, AS_SIZE, AS_UNSIGNED } int_kind_t;
+typedef struct {
+    const char *key;
+    long long lo, hi;
+    size_t offset;
+    int_kind_t kind;
+} int_setting_t;
+
+static const int_setting_t int_settings[] = {
+    { "max_depth", 0, S2S_TRUST_MAX_DEPTH_CEILING, offsetof(s2s_trust_config_t, max_depth), AS_INT },
+    { "max_chain_certs", 1, S2S_TRUST_MAX_CHAIN_CERTS_CEILING, offsetof(s2s_trust_config_t, max_chain_certs), AS_INT },
+    { "max_cert_bytes", 256, S2S_TRUST_MAX_CERT_BYTES_CEILING, offsetof(s2s_trust_config_t, max_cert_bytes), AS_SIZE },
+    { "security_level", 0, 5, offsetof(s2s_trust_config_t, security_level), AS_INT },
+    { "verdict_cache_size", 0, S2S_TRUST_VERDICT_CACHE_SIZE_CEILING, offsetof(s2s_trust_config_t, verdict_cache_size),
+      AS_SIZE },
+    { "verdict_cache_ttl", 0, S2S_TRUST_VERDICT_CACHE_TTL_CEILING, offsetof(s2s_trust_config_t, verdict_cache_ttl),
+      AS_UNSIGNED },
+};
+
+static int read_int_setting(const reader_t *r, const config_setting_t *s, const int_setting_t *is,
+                            s2s_trust_config_t *cfg)
+{
+    char *field = (char *)cfg + is->offset;
+    long long v;
+
+    if (read_int(r, s, is->key, is->lo, is->hi, &v) != 0)
+        return -1;
+    if (is->kind == AS_INT)
+        *(int *)(void *)field = (int)v;
+    else if (is->kind == AS_SIZE)
+        *(size_t *)(void *)field = (size_t)v;
+    else
+        *(unsigned *)(void *)field = (unsigned)v;
+    return 0;
+}
+
 static int read_setting(const reader_t *r, const config_setting_t *s, s2s_trust_config_t *cfg)
 {
     const char *key = config_setting_name(s);
@@ -252,30 +290,9 @@ static int read_setting(const reader_t *r, const config_setting_t *s, s2s_trust_
     }
     if (strcmp(key, "crl_check") == 0)
         return read_crl_mode(r, s, key, &cfg->crl_check);
-    if (strcmp(key, "max_depth") == 0) {
-        if (read_int(r, s, key, 0, S2S_TRUST_MAX_DEPTH_CEILING, &v) != 0)
-            return -1;
-        cfg->max_depth = (int)v;
-        return 0;
-    }
-    if (strcmp(key, "max_chain_certs") == 0) {
-        if (read_int(r, s, key, 1, S2S_TRUST_MAX_CHAIN_CERTS_CEILING, &v) != 0)
-            return -1;
-        cfg->max_chain_certs = (int)v;
-        return 0;
-    }
-    if (strcmp(key, "max_cert_bytes") == 0) {
-        if (read_int(r, s, key, 256, S2S_TRUST_MAX_CERT_BYTES_CEILING, &v) != 0)
-            return -1;
-        cfg->max_cert_bytes = (size_t)v;
-        return 0;
-    }
-    if (strcmp(key, "security_level") == 0) {
-        if (read_int(r, s, key, 0, 5, &v) != 0)
-            return -1;
-        cfg->security_level = (int)v;
-        return 0;
-    }
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++)
+        if (strcmp(key, int_settings[i].key) == 0)
+            return read_int_setting(r, s, &int_settings[i], cfg);
     if (strcmp(key, "require_server_auth_eku") == 0)
         return read_bool(r, s, key, &cfg->require_server_auth_eku);
     if (strcmp(key, "insecure_allow_cn_id") == 0)
@@ -291,18 +308,6 @@ static int read_setting(const reader_t *r, const config_setting_t *s, s2s_trust_
         }
         cfg->has_verification_time = true;
         cfg->verification_time = v;
-        return 0;
-    }
-    if (strcmp(key, "verdict_cache_size") == 0) {
-        if (read_int(r, s, key, 0, S2S_TRUST_VERDICT_CACHE_SIZE_CEILING, &v) != 0)
-            return -1;
-        cfg->verdict_cache_size = (size_t)v;
-        return 0;
-    }
-    if (strcmp(key, "verdict_cache_ttl") == 0) {
-        if (read_int(r, s, key, 0, S2S_TRUST_VERDICT_CACHE_TTL_CEILING, &v) != 0)
-            return -1;
-        cfg->verdict_cache_ttl = (unsigned)v;
         return 0;
     }
     return fail(r, s, "unknown setting '%s'", key);
