@@ -362,8 +362,7 @@ static size_t parse_slice(s2s_trust_xs_t *xs, const unsigned char *s, size_t n)
         xs->fed += step;
         if (XML_Parse(xs->parser, (const char *)s + done, (int)step, XML_FALSE) == XML_STATUS_ERROR &&
             xs->pending == S2S_TRUST_XS_NEED_MORE)
-            fail(xs, S2S_TRUST_XS_BAD, "bad XML: %s (byte %ld)", XML_ErrorString(XML_GetErrorCode(xs->parser)),
-                 (long)XML_GetCurrentByteIndex(xs->parser));
+            fail(xs, S2S_TRUST_XS_BAD, "bad XML: %s", XML_ErrorString(XML_GetErrorCode(xs->parser)));
         done += step;
     }
     if (take < n && xs->pending == S2S_TRUST_XS_NEED_MORE) {
