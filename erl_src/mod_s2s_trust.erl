@@ -32,10 +32,6 @@
 -export([safe/1]).
 %% for mod_s2s_trust_violators
 -export([max_violators/0]).
-%% for mod_s2s_trust_learn
--export([store/1, learned_changed/0]).
-%% for mod_s2s_trust_crl: a CRL copy changed
--export([rebuild_and_recheck/0]).
 %% for tests and the decision table in docs/
 -export([decide/3, refusal_text/2, pkix_reason/1]).
 
@@ -85,7 +81,7 @@ start(Host, Opts) ->
     %% what Mnesia holds after a restart or a copy from another node.
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
-    load_store(Host, Opts),
+    _ = mod_s2s_trust_store:load(Host, Opts),
     mod_s2s_trust_compat:register_commands(?MODULE, mod_s2s_trust_commands:commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
@@ -106,8 +102,7 @@ stop(Host) ->
         true ->
             ok
     end,
-    _ = persistent_term:erase({?MODULE, store, Host}),
-    ok.
+    mod_s2s_trust_store:forget(Host).
 
 %% `ejabberdctl reload_config`: rebuild the store from the (maybe new)
 %% trust_config (a failure keeps the store in use), then judge every live
@@ -115,7 +110,7 @@ stop(Host) ->
 %% have changed (audit -> enforce is the documented way in), and a verdict
 %% given under the old policy no longer counts (the policy epoch moves).
 reload(Host, NewOpts, _OldOpts) ->
-    load_store(Host, NewOpts),
+    _ = mod_s2s_trust_store:load(Host, NewOpts),
     mod_s2s_trust_gate:new_policy(Host),
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
     ?LOG_NOTICE("mod_s2s_trust: reloaded on ~ts: ~b live s2s stream(s) judged, ~b closed",
@@ -236,68 +231,6 @@ mod_doc() ->
            "    mode: enforce"]}.
 
 %%%===================================================================
-%%% The trust store of each virtual host
-%%%===================================================================
-
-%% The store lives in persistent_term: lock-free reads on every
-%% authentication; the global GC an update costs happens on reloads only.
-load_store(Host, Opts) ->
-    Config = gen_mod:get_opt(trust_config, Opts),
-    case open_with_learned(Config) of
-        {ok, Store} ->
-            persistent_term:put({?MODULE, store, Host}, Store),
-            mod_s2s_trust_gate:new_policy(Host),
-            #{anchors := A, intermediates := I, crls := C} = s2s_trust:info(Store),
-            ?LOG_NOTICE("mod_s2s_trust: trust store for ~ts: ~b anchors, ~b intermediates, "
-                        "~b CRLs (~ts)", [Host, A, I, C, config_name(Config)]),
-            ok;
-        {error, Reason} ->
-            Text = s2s_trust:format_reason(Reason),
-            case persistent_term:get({?MODULE, store, Host}, undefined) of
-                undefined ->
-                    ?LOG_ERROR("mod_s2s_trust: NO TRUST STORE for ~ts: ~ts -- every s2s "
-                               "stream of this host will be refused (no_trust_store)",
-                               [Host, Text]);
-                _ ->
-                    ?LOG_ERROR("mod_s2s_trust: trust store for ~ts not reloaded, the "
-                               "previous one stays in use: ~ts", [Host, Text])
-            end,
-            {error, Text}
-    end.
-
-%% The configured store plus what was learned; a learned bundle that does
-%% not load (a disk fault) must not cost the host its configured store.
-open_with_learned(Config) ->
-    %% mod_s2s_trust_crl:open/2 = s2s_trust:open/2 plus the fetched CRL copies.
-    case mod_s2s_trust_learn:extra_files() of
-        [] ->
-            mod_s2s_trust_crl:open(Config, []);
-        Extra ->
-            case mod_s2s_trust_crl:open(Config, Extra) of
-                {ok, _} = Ok ->
-                    Ok;
-                {error, Reason} ->
-                    ?LOG_ERROR("mod_s2s_trust: learned intermediates not loaded: ~ts",
-                               [s2s_trust:format_reason(Reason)]),
-                    mod_s2s_trust_crl:open(Config, [])
-            end
-    end.
-
-%% The learned table changed (here or on another node): rebuild this
-%% node's bundle and every host's store from it.
-learned_changed() ->
-    ok = mod_s2s_trust_learn:write_pem(),
-    [load_store(H, gen_mod:get_module_opts(H, ?MODULE))
-     || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
-    ok.
-
-config_name(default) -> <<"built-in defaults">>;
-config_name(Path) -> Path.
-
-store(Host) ->
-    persistent_term:get({?MODULE, store, Host}, undefined).
-
-%%%===================================================================
 %%% Hooks
 %%%===================================================================
 
@@ -355,7 +288,7 @@ restore_external(State) ->
     maps:remove(?HID_EXTERNAL, State#{stream_encrypted => true}).
 
 has_xmpp_addr(#{server_host := Host} = State) ->
-    case {peer_chain(State), store(Host)} of
+    case {peer_chain(State), mod_s2s_trust_store:of_host(Host)} of
         {[_ | _] = Chain, Store} when Store =/= undefined ->
             {_, #{names := Names}} = s2s_trust:explain(Store, <<"invalid.invalid">>, Chain),
             lists:any(fun(#{type := T}) -> T =:= ?XMPP_ADDR_NAME end, Names);
@@ -586,7 +519,7 @@ complete_chain(_Host, _RServer, _Chain, Judged) ->
 judge(_Host, _RServer, []) ->
     {{error, no_certificate}, #{detail => <<"the stream has no TLS certificate">>}};
 judge(Host, RServer, Chain) ->
-    case store(Host) of
+    case mod_s2s_trust_store:of_host(Host) of
         undefined ->
             {{error, no_trust_store}, #{detail => <<"no trust store is loaded">>}};
         Store ->
@@ -685,13 +618,6 @@ to_bin(B) when is_binary(B) -> B;
 to_bin(A) when is_atom(A) -> atom_to_binary(A);
 to_bin(L) when is_list(L) -> unicode:characters_to_binary(L);
 to_bin(T) -> iolist_to_binary(io_lib:format("~0p", [T])).
-
-rebuild_and_recheck() ->
-    Hosts = [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)],
-    Errors = [{H, E} || H <- Hosts,
-                        {error, E} <- [load_store(H, gen_mod:get_module_opts(H, ?MODULE))]],
-    {Checked, Closed} = mod_s2s_trust_recheck:run(Hosts),
-    {case Errors of [] -> ok; _ -> error end, Errors, Checked, Closed}.
 
 %% Runs inside an s2s stream process: close it with a policy-violation.
 close_stream(State, in, Text) ->

@@ -60,7 +60,7 @@ run() ->
 snapshot(Host) ->
     Loaded = gen_mod:is_loaded(Host, mod_s2s_trust),
     Store = case Loaded of
-                true -> mod_s2s_trust:store(Host);
+                true -> mod_s2s_trust_store:of_host(Host);
                 false -> undefined
             end,
     Module = case Loaded of

@@ -129,5 +129,5 @@ reload_trust() ->
 reload_local() ->
     %% Fetch every CRL first (bounded; a failure keeps the copy, and is logged).
     _ = mod_s2s_trust_crl:refresh(),
-    mod_s2s_trust:rebuild_and_recheck().
+    mod_s2s_trust_store:rebuild_and_recheck().
 

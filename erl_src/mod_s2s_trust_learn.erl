@@ -332,7 +332,7 @@ examine(Host, Domain, [_Leaf], Where) ->
     _ = {Host, Domain},
     {error, {chain_incomplete_at_peer, Where}};
 examine(Host, Domain, Chain, Where) ->
-    Store = mod_s2s_trust:store(Host),
+    Store = mod_s2s_trust_store:of_host(Host),
     Fates = s2s_trust:learn_examine(Store, lists:sublist(Chain, 16)),
     Keep = [Der || {Der, {keep, _, _}} <- lists:zip(lists:sublist(Chain, 16), Fates)],
     case Keep of
@@ -368,7 +368,7 @@ finish(_Host, _Domain, {error, _} = E) ->
 finish(Host, _Domain, {keep, Ders, Where, Domain}) ->
     Now = erlang:system_time(second),
     Max = opt(Host, max_learned),
-    Store = mod_s2s_trust:store(Host),
+    Store = mod_s2s_trust_store:of_host(Host),
     Rows = [#s2s_trust_learned{fingerprint = crypto:hash(sha256, Der), der = Der,
                                subject = subject(Store, Der), learned_from = Domain,
                                learned_at = Now} || Der <- Ders],
@@ -394,7 +394,7 @@ store_rows(Rows, Max) ->
 %% Every node of the cluster: rewrite its bundle, rebuild its stores.
 rebuild_everywhere() ->
     Nodes = try ejabberd_cluster:get_nodes() catch _:_ -> [node()] end,
-    erpc:multicall(Nodes, mod_s2s_trust, learned_changed, [], 30000).
+    erpc:multicall(Nodes, mod_s2s_trust_store, learned_changed, [], 30000).
 
 %% The subject in the RFC 2253 form the rest of the module shows.
 subject(Store, Der) ->

@@ -135,7 +135,7 @@ no_error() { crls | awk -F'\t' -v u="$1" '$1 == u && $5 == "-" { f = 1 } END { e
 log_has() { grep -Eq -- "$1" "$ALOG"; }
 wait_log_all() { _lab_poll "${2:-30}" 0.5 log_has "$1"; }
 crl_count() { # CRLs in a.test's store
-    lab_rpc a 's2s_trust:info(mod_s2s_trust:store(<<"a.test">>))' | tr -d ' \n' |
+    lab_rpc a 's2s_trust:info(mod_s2s_trust_store:of_host(<<"a.test">>))' | tr -d ' \n' |
         sed -n 's/.*crls=>\([0-9]*\).*/\1/p'
 }
 crls_are() { [ "$(crl_count)" = "$1" ]; }

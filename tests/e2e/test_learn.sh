@@ -61,7 +61,7 @@ listed() { lab_ctl a s2s_trust_violators | grep -E "^$1[[:space:]].*$2" >/dev/nu
 not_listed() { ! lab_ctl a s2s_trust_violators | grep -E "^$1[[:space:]]" >/dev/null; }
 explains() { lab_ctl a s2s_trust_check "$1" | grep -F -- "$2" >/dev/null; }
 pool_size() { # the number of intermediates in a.test's store
-    lab_rpc a 's2s_trust:info(mod_s2s_trust:store(<<"a.test">>))' | tr -d ' \n' |
+    lab_rpc a 's2s_trust:info(mod_s2s_trust_store:of_host(<<"a.test">>))' | tr -d ' \n' |
         sed -n 's/.*intermediates=>\([0-9]*\).*/\1/p'
 }
 pool_is() { [ "$(pool_size)" = "$1" ]; }

@@ -11,6 +11,8 @@
 -include_lib("eunit/include/eunit.hrl").
 -include("../../erl_src/mod_s2s_trust.hrl").
 
+-import(s2s_trust_test_pki, [pki/1]).
+
 -define(NOW, 1800000000).
 -define(DAY, 86400).
 -define(A, mod_s2s_trust_audit).
@@ -174,13 +176,6 @@ command_formats_test() ->
     ?assertEqual(<<"unknown format: use text or json">>, ?A:audit(<<"yaml">>)).
 
 %% ---- certificates from the test PKI -----------------------------------------
-
-pki(Name) ->
-    Dir = case os:getenv("S2S_TRUST_PKI") of
-              false -> "_build/test/pki";
-              D -> D
-          end,
-    filename:join(Dir, Name).
 
 der(Name) ->
     {ok, Pem} = file:read_file(pki(Name)),

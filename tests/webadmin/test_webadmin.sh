@@ -154,7 +154,7 @@ unknown_format() { lab_ctl a s2s_trust_audit yaml | grep -q 'unknown format: use
 check "audit: an unknown format is refused" -- unknown_format
 
 # A trust file edited after the store was built: stale until a reload.
-built_at=$(lab_rpc a 'maps:get(built_at, s2s_trust:info(mod_s2s_trust:store(<<"a.test">>)))')
+built_at=$(lab_rpc a 'maps:get(built_at, s2s_trust:info(mod_s2s_trust_store:of_host(<<"a.test">>)))')
 later() { [ "$(date +%s)" -gt "$built_at" ]; }
 _lab_poll 5 0.1 later
 touch "$TRUST/trust.conf"
