@@ -154,7 +154,15 @@ load(Pki, Fl) ->
     %% default configuration, cache on (verdict_cache_size 10,000).
     {ok, Store} = s2s_trust:open(nocache_conf(Dir)),
     {ok, Cached} = s2s_trust:open(filename:join(Dir, "bench.conf")),
-    #{fl => Fl, dir => Dir, store => Store, cached_store => Cached, items => Items, int => Int,
+    %% The same store without the index of pool certificates
+    %% (s2s_trust_known.h): the baseline of "leaf + intermediate", where the
+    %% presented intermediate is parsed again. The core reads the variable
+    %% when it builds a store; os:putenv sets the VM's real environment.
+    true = os:putenv("S2S_TRUST_NO_KNOWN_CERTS", "1"),
+    {ok, Parsed} = s2s_trust:open(nocache_conf(Dir)),
+    true = os:unsetenv("S2S_TRUST_NO_KNOWN_CERTS"),
+    #{fl => Fl, dir => Dir, store => Store, cached_store => Cached, parsed_store => Parsed,
+      items => Items, int => Int,
       root_otp => public_key:pkix_decode_cert(Root, otp)}.
 
 %% bench.conf plus verdict_cache_size = 0, beside it (libconfig includes
@@ -202,7 +210,8 @@ check_ok(Verdicts, Fl, What) ->
 
 %%% ---- one run of the main measurements ----------------------------------
 
-main_run(#{fl := Fl, dir := Dir, store := S, cached_store := CS, items := Items, int := Int} = F, Floors, Acc0) ->
+main_run(#{fl := Fl, dir := Dir, store := S, cached_store := CS, parsed_store := PS, items := Items,
+           int := Int} = F, Floors, Acc0) ->
     io:format(" ~p", [Fl]),
     Acc1 = lists:foldl(fun({M, R}, A) -> add({Fl, M}, R, A) end, Acc0, floors(Floors, Dir)),
     Batches = chunks(Items, ?BATCH),
@@ -213,6 +222,8 @@ main_run(#{fl := Fl, dir := Dir, store := S, cached_store := CS, items := Items,
              {vb, rate(fun(B) -> check_ok(s2s_trust:verify_batch(S, B), Fl, "verify_batch") end, Batches)},
              {vb_cached, rate(fun(B) -> check_ok(s2s_trust:verify_batch(CS, B), Fl, "verify_batch cached") end, Cached)},
              {vb_full, rate(fun(B) -> check_ok(s2s_trust:verify_batch(S, B), Fl, "verify_batch full") end, FullBatches)},
+             {vb_full_parsed, rate(fun(B) -> check_ok(s2s_trust:verify_batch(PS, B), Fl, "verify_batch full, parsed") end,
+                                   FullBatches)},
              {v3, rate(fun({H, C}) -> check_ok([s2s_trust:verify(S, H, C)], Fl, "verify/3") end, Items)}],
     lists:foldl(fun({M, R}, A) -> add({Fl, M}, R, A) end, Acc1, Rates).
 
@@ -379,7 +390,8 @@ print_report(Out) ->
     row("verify_batch uncached / C d2i leaf + verify, OTP crypto's providers", Fls, Ratio(vb, otp_parse1)),
     row("C d2i leaf + verify: OTP crypto's providers / default only", Fls, Ratio(otp_parse1, parse1)),
     row("verify_batch repeat peers (verdict cache) / uncached", Fls, Ratio(vb_cached, vb)),
-    row("verify_batch leaf+intermediate / leaf only", Fls, Ratio(vb_full, vb)),
+    row("verify_batch leaf+intermediate / leaf only   [target ~1]", Fls, Ratio(vb_full, vb)),
+    row("leaf+intermediate: pool copy recognised / parsed again", Fls, Ratio(vb_full, vb_full_parsed)),
     row("verify/3 per chain / verify_batch", Fls, Ratio(v3, vb)),
     row("C parse+verify / Erlang public_key", Fls, Ratio(parse2, pk)),
     row(io_lib:format("2 dirty / 1 dirty scheduler, ~b callers [target >= 1.7]", [?CALLERS]), Fls, ScaleR(?CALLERS)),
@@ -430,6 +442,7 @@ print_report(Out) ->
            {vb, "s2s_trust:verify_batch uncached (leaf only, pool)"},
            {vb_cached, "s2s_trust:verify_batch repeat peers (10 leaves, verdict cache)"},
            {vb_full, "s2s_trust:verify_batch leaf + intermediate"},
+           {vb_full_parsed, "the same, S2S_TRUST_NO_KNOWN_CERTS=1 (parsed)"},
            {v3, "s2s_trust:verify/3, one call per chain"}],
     row_hdr("method", Fls),
     [abs_row(Label, [maps:get({Fl, M}, R) || Fl <- Fls]) || {M, Label} <- Abs],

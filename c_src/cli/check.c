@@ -147,7 +147,10 @@ static void print_explain(const s2s_trust_details_t *d)
         }
         fputc('\n', stdout);
     }
-    printf("  presented:   %d certificate(s)\n", d->presented);
+    printf("  presented:   %d certificate(s)", d->presented);
+    if (d->known > 0)
+        printf(", %d of them already in the store's pool (not parsed again)", d->known);
+    fputc('\n', stdout);
     for (size_t i = 0; i < d->chain_count; i++) {
         printf("  chain[%zu]:    ", i);
         cli_put_text_str(stdout, d->chain[i].subject);
@@ -199,6 +202,8 @@ static void print_json(const char *file, const char *domain, const s2s_trust_det
     cli_json_openssl_error(stdout, d, &first);
     cli_json_key(stdout, "presented", &first);
     printf("%d", d->presented);
+    cli_json_key(stdout, "known", &first);
+    printf("%d", d->known);
     cli_json_key(stdout, "chain", &first);
     cli_json_chain(stdout, d);
     fputs("}\n", stdout);

@@ -1,6 +1,8 @@
 /* s2s_trust_store.c - see s2s_trust_store.h */
 #include "core/s2s_trust_store.h"
 
+#include "core/s2s_trust_known.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +34,7 @@ struct s2s_trust_store {
     const X509 **presigned;            /* pairs (child, issuer), 2 x presigned_count */
     size_t presigned_count;
     size_t event_count;
+    s2s_trust_known_t *known;          /* the pool by its bytes: presented copies are not parsed again */
     _Atomic(s2s_trust_store_ext_t *) ext; /* the verdict cache, attached on first use */
 };
 
@@ -83,6 +86,7 @@ static void store_free(s2s_trust_store_t *store)
         ext->free(ext);
     free(store->events);
     free(store->presigned);
+    s2s_trust_known_free(store->known);
     X509_STORE_free(store->anchors);
     sk_X509_pop_free(store->intermediates, X509_free);
     for (size_t i = 0; i < store->source_count; i++)
@@ -446,6 +450,29 @@ bool s2s_trust_store_presigned(const s2s_trust_store_t *store, const X509 *child
     return false;
 }
 
+/* The pool only: a presented copy of an anchor is never the one chain
+ * building uses (the trusted store is searched first), so its parse is not
+ * worth an index entry. */
+static int index_known(s2s_trust_store_t *store)
+{
+    const char *off = getenv("S2S_TRUST_NO_KNOWN_CERTS");
+
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
+        return 0;
+    store->known = s2s_trust_known_build(store->intermediates, s2s_trust_libctx());
+    return store->known != NULL ? 0 : -1;
+}
+
+X509 *s2s_trust_store_known(const s2s_trust_store_t *store, const unsigned char *der, size_t len)
+{
+    return s2s_trust_known_find(store->known, der, len);
+}
+
+size_t s2s_trust_store_known_count(const s2s_trust_store_t *store)
+{
+    return s2s_trust_known_count(store->known);
+}
+
 int64_t s2s_trust_store_next_event(const s2s_trust_store_t *store, int64_t t)
 {
     size_t lo = 0, hi = store->event_count;
@@ -545,7 +572,7 @@ int s2s_trust_store_build(const s2s_trust_config_t *cfg, s2s_trust_store_t **out
     store->policy.verification_time = cfg->verification_time;
     store->policy.verdict_cache_size = cfg->verdict_cache_size;
     store->policy.verdict_cache_ttl = cfg->verdict_cache_ttl;
-    if (collect_events(store) != 0 || presign(store) != 0) {
+    if (collect_events(store) != 0 || presign(store) != 0 || index_known(store) != 0) {
         s2s_trust_error_set(err, c.config, 0, "out of memory");
         goto fail;
     }

@@ -109,6 +109,17 @@ size_t s2s_trust_store_presigned_count(const s2s_trust_store_t *store);
 bool s2s_trust_store_presigned(const s2s_trust_store_t *store, const X509 *child, const X509 *issuer);
 
 /*
+ * Presented certificates already held (s2s_trust_known.h): the pool
+ * certificate whose DER is exactly `der`, or NULL. Borrowed from the store
+ * (the verifier takes its own reference). S2S_TRUST_NO_KNOWN_CERTS=1 in the
+ * environment at build time indexes nothing, so every presented
+ * certificate is parsed (the differential tests build both); count() says
+ * how many pool certificates are indexed.
+ */
+X509 *s2s_trust_store_known(const s2s_trust_store_t *store, const unsigned char *der, size_t len);
+size_t s2s_trust_store_known_count(const s2s_trust_store_t *store);
+
+/*
  * One extension object per store (the verdict cache, s2s_trust_cache.h),
  * created lazily by its user and freed with the store. The store depends on
  * nothing of the extension but this header struct, which must be its first

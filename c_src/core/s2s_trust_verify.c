@@ -17,6 +17,8 @@
 typedef struct {
     X509 **certs;
     size_t parsed;
+    bool *from_pool; /* certs[i] is the store's own object (s2s_trust_store_known) */
+    size_t known;
     STACK_OF(X509) *untrusted;
     X509_STORE_CTX *ctx;
 } work_t;
@@ -29,6 +31,7 @@ static void work_free(work_t *w)
     for (size_t i = 0; i < w->parsed; i++)
         X509_free(w->certs[i]);
     free(w->certs);
+    free(w->from_pool);
 }
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -298,8 +301,8 @@ static int presigned_verify(X509_STORE_CTX *ctx)
     return 1;
 }
 
-static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *chain, size_t n,
-                       work_t *w, s2s_trust_details_t *d)
+static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy,
+                       const s2s_trust_der_t *chain, size_t n, work_t *w, s2s_trust_details_t *d)
 {
     if (n == 0) {
         if (d != NULL)
@@ -328,10 +331,22 @@ static int parse_chain(const s2s_trust_policy_t *policy, const s2s_trust_der_t *
         }
     }
     w->certs = calloc(n, sizeof *w->certs);
-    if (w->certs == NULL)
+    w->from_pool = calloc(n, sizeof *w->from_pool);
+    if (w->certs == NULL || w->from_pool == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = chain[i].data;
+        X509 *held = s2s_trust_store_known(store, chain[i].data, chain[i].len);
+
+        if (held != NULL && X509_up_ref(held) == 1) {
+            /* Byte-identical to a pool certificate: the store's object,
+             * already parsed (and its signature checked), is what parsing
+             * these bytes would give; every check still runs on it. */
+            w->from_pool[w->parsed] = true;
+            w->certs[w->parsed++] = held;
+            w->known++;
+            continue;
+        }
         /* Parsed in the core's own library context (s2s_trust_libctx): the
          * providers other code loaded into the default one stay out of
          * d2i_X509's decoder search. d2i_X509 frees and NULLs x on failure. */
@@ -365,7 +380,9 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
     if (w->untrusted == NULL)
         return -1;
     for (size_t i = 1; i < w->parsed; i++)
-        if (sk_X509_push(w->untrusted, w->certs[i]) <= 0)
+        /* A pool object is in the pool already: a second pointer to it in
+         * the untrusted list would only be a duplicate for chain building. */
+        if (!w->from_pool[i] && sk_X509_push(w->untrusted, w->certs[i]) <= 0)
             return -1;
     w->ctx = X509_STORE_CTX_new_ex(s2s_trust_libctx(), NULL);
     if (w->ctx == NULL ||
@@ -489,7 +506,7 @@ int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *do
     if (d != NULL && domain_ok)
         memcpy(d->domain, norm, strlen(norm) + 1);
 
-    verdict = parse_chain(policy, chain, n, &w, d);
+    verdict = parse_chain(store, policy, chain, n, &w, d);
     if (verdict != S2S_TRUST_OK)
         goto done;
 
@@ -568,6 +585,7 @@ done:
     }
     if (d != NULL && verdict >= 0) {
         d->verdict = (s2s_trust_verdict_t)verdict;
+        d->known = (int)w.known;
         if (describe(d, w.parsed > 0 ? w.certs[0] : NULL, w.ctx) != 0 ||
             (d->detail == NULL && (d->detail = dup_printf("%s", s2s_trust_verdict_text(d->verdict))) == NULL))
             verdict = -1;

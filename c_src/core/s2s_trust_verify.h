@@ -58,6 +58,7 @@ typedef struct {
     s2s_trust_chain_entry_t *chain; /* the chain OpenSSL built, leaf first */
     size_t chain_count;
     int presented;           /* certificates the peer gave */
+    int known;               /* of those, byte-identical to a pool certificate (not parsed again) */
 } s2s_trust_details_t;
 
 /* Verify `chain` (n certificates, leaf first) for `domain` (UTF-8, length

@@ -1,7 +1,9 @@
 /* fixtures.c - stores and chains from the generated PKI, for the tests. */
 #include <stdlib.h>
+#include <time.h>
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "testing.h"
 #include "tests.h"
@@ -78,4 +80,51 @@ int verify_file(s2s_trust_store_t *store, const char *file, const char *domain,
     verdict = s2s_trust_verify_chain(store, domain, strlen(domain), chain.der, chain.n, details);
     chain_free(&chain);
     return verdict;
+}
+
+/* A CRL from the root revoking the pool intermediate `inter`. */
+const char *crl_revoking_inter(void)
+{
+    static char path[4096];
+    BIO *bio;
+    EVP_PKEY *key = NULL;
+    X509 *root = NULL, *inter = NULL;
+    X509_CRL *crl = X509_CRL_new();
+    X509_REVOKED *rev = X509_REVOKED_new();
+    ASN1_TIME *last = ASN1_TIME_adj(NULL, time(NULL), 0, -3600), *next = ASN1_TIME_adj(NULL, time(NULL), 30, 0);
+    const char *out = NULL;
+
+    if ((bio = BIO_new_file(pki_path("ca/root/key.pem"), "r")) != NULL)
+        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if ((bio = BIO_new_file(pki_path("root.pem"), "r")) != NULL)
+        root = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if ((bio = BIO_new_file(pki_path("inter.pem"), "r")) != NULL)
+        inter = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (key == NULL || root == NULL || inter == NULL || crl == NULL || rev == NULL || last == NULL || next == NULL)
+        goto done;
+    if (!X509_CRL_set_version(crl, 1) || !X509_CRL_set_issuer_name(crl, X509_get_subject_name(root)) ||
+        !X509_CRL_set1_lastUpdate(crl, last) || !X509_CRL_set1_nextUpdate(crl, next) ||
+        !X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(inter)) ||
+        !X509_REVOKED_set_revocationDate(rev, last) || !X509_CRL_add0_revoked(crl, rev))
+        goto done;
+    rev = NULL;
+    if (!X509_CRL_sort(crl) || !X509_CRL_sign(crl, key, EVP_sha256()))
+        goto done;
+    snprintf(path, sizeof path, "%s/root-revokes-inter.crl.pem", scratch_dir());
+    if ((bio = BIO_new_file(path, "w")) != NULL && PEM_write_bio_X509_CRL(bio, crl))
+        out = path;
+    BIO_free(bio);
+done:
+    X509_REVOKED_free(rev);
+    X509_CRL_free(crl);
+    ASN1_TIME_free(last);
+    ASN1_TIME_free(next);
+    X509_free(root);
+    X509_free(inter);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return out;
 }

@@ -3,9 +3,11 @@
  * verdict-equivalent to OpenSSL's own chain check.
  *
  * Every store is built twice: normally (pool signatures verified at build,
- * the verifier's chain check skips them) and with
- * S2S_TRUST_NO_SIG_SHORTCUT=1 (nothing recorded: X509_verify_cert runs
- * OpenSSL's internal_verify untouched). The two must agree on the verdict
+ * the verifier's chain check skips them; presented copies of pool
+ * certificates not parsed again, s2s_trust_known.h) and with
+ * S2S_TRUST_NO_SIG_SHORTCUT=1 S2S_TRUST_NO_KNOWN_CERTS=1 (nothing recorded:
+ * every presented byte parsed, X509_verify_cert runs OpenSSL's
+ * internal_verify untouched). The two must agree on the verdict
  * and on what explain reports (depth, OpenSSL code, failing certificate,
  * built chain) for every certificate of the test PKI, under every policy
  * variant, at pinned times on both sides of the chain's validity edges, and
@@ -38,10 +40,12 @@ static void build_pair(const char *text_or_extra, bool full_text, s2s_trust_stor
 {
     *on = full_text ? store_from_text("presig-on.conf", text_or_extra) : test_store(text_or_extra);
     setenv("S2S_TRUST_NO_SIG_SHORTCUT", "1", 1);
+    setenv("S2S_TRUST_NO_KNOWN_CERTS", "1", 1);
     *off = full_text ? store_from_text("presig-off.conf", text_or_extra) : test_store(text_or_extra);
     unsetenv("S2S_TRUST_NO_SIG_SHORTCUT");
+    unsetenv("S2S_TRUST_NO_KNOWN_CERTS");
     if (*off != NULL)
-        CHECK(s2s_trust_store_presigned_count(*off) == 0);
+        CHECK(s2s_trust_store_presigned_count(*off) == 0 && s2s_trust_store_known_count(*off) == 0);
 }
 
 static bool same_str(const char *a, const char *b)
@@ -189,53 +193,6 @@ done:
     X509_free(root);
     X509_free(good);
     ERR_clear_error();
-}
-
-/* A CRL from the root revoking the pool intermediate `inter`. */
-static const char *crl_revoking_inter(void)
-{
-    static char path[4096];
-    BIO *bio;
-    EVP_PKEY *key = NULL;
-    X509 *root = NULL, *inter = NULL;
-    X509_CRL *crl = X509_CRL_new();
-    X509_REVOKED *rev = X509_REVOKED_new();
-    ASN1_TIME *last = ASN1_TIME_adj(NULL, time(NULL), 0, -3600), *next = ASN1_TIME_adj(NULL, time(NULL), 30, 0);
-    const char *out = NULL;
-
-    if ((bio = BIO_new_file(pki_path("ca/root/key.pem"), "r")) != NULL)
-        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("root.pem"), "r")) != NULL)
-        root = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("inter.pem"), "r")) != NULL)
-        inter = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (key == NULL || root == NULL || inter == NULL || crl == NULL || rev == NULL || last == NULL || next == NULL)
-        goto done;
-    if (!X509_CRL_set_version(crl, 1) || !X509_CRL_set_issuer_name(crl, X509_get_subject_name(root)) ||
-        !X509_CRL_set1_lastUpdate(crl, last) || !X509_CRL_set1_nextUpdate(crl, next) ||
-        !X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(inter)) ||
-        !X509_REVOKED_set_revocationDate(rev, last) || !X509_CRL_add0_revoked(crl, rev))
-        goto done;
-    rev = NULL;
-    if (!X509_CRL_sort(crl) || !X509_CRL_sign(crl, key, EVP_sha256()))
-        goto done;
-    snprintf(path, sizeof path, "%s/root-revokes-inter.crl.pem", scratch_dir());
-    if ((bio = BIO_new_file(path, "w")) != NULL && PEM_write_bio_X509_CRL(bio, crl))
-        out = path;
-    BIO_free(bio);
-done:
-    X509_REVOKED_free(rev);
-    X509_CRL_free(crl);
-    ASN1_TIME_free(last);
-    ASN1_TIME_free(next);
-    X509_free(root);
-    X509_free(inter);
-    EVP_PKEY_free(key);
-    ERR_clear_error();
-    return out;
 }
 
 void test_presig_checks_still_bite(void)

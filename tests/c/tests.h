@@ -53,6 +53,9 @@
     X(test_presig_equivalent_on_the_pki)          \
     X(test_presig_checks_still_bite)              \
     X(test_presig_fuzz_corpus_equivalence)        \
+    X(test_known_index_exact_bytes)               \
+    X(test_known_presented_copy_not_parsed_again) \
+    X(test_known_checks_still_bite)               \
     X(test_xmpp_stream_real_servers)              \
     X(test_xmpp_stream_after_tls)                 \
     X(test_xmpp_stream_namespaces_and_layout)     \
@@ -89,6 +92,9 @@ s2s_trust_store_t *store_from_text(const char *name, const char *text);
 s2s_trust_store_t *test_store(const char *extra);
 int chain_load(const char *file, chain_t *chain);
 void chain_free(chain_t *chain);
+/* A CRL from the root revoking the pool intermediate `inter`, written to
+ * the scratch directory; its path, NULL on failure. */
+const char *crl_revoking_inter(void);
 int verify_file(s2s_trust_store_t *store, const char *file, const char *domain,
                 s2s_trust_details_t *details);
 

@@ -55,6 +55,10 @@ run "explain shows names/dates"  1 'valid: +2020-01-01T00:00:00Z to 2021-01-01T0
                                                        -- check --config "$CONF" --explain --domain expired.test "$PKI/expired.pem"
 run "explain escapes a NUL"      1 'name: +dns nul\.test\\x00\.evil\.test' \
                                                        -- check --config "$CONF" --explain --domain nul.test "$PKI/nulsan.pem"
+run "explain: a pool copy is recognised" 0 'presented: +2 certificate\(s\), 1 of them already in the store.s pool' \
+                                                       -- check --config "$CONF" --explain --domain good.test "$PKI/good.chain.pem"
+run "explain: a new leaf is not"  0 'presented: +1 certificate\(s\)$' \
+                                                       -- check --config "$CONF" --explain --domain good.test "$PKI/good.pem"
 run "missing --domain"           2 'needs --domain'    -- check --config "$CONF" "$PKI/good.pem"
 run "missing chain file"         2 'No such file'      -- check --config "$CONF" --domain good.test "$WORK/nope.pem"
 run "unknown command"            2 'unknown command'   -- frobnicate
@@ -70,7 +74,12 @@ objs = [json.loads(l) for l in lines]
 assert objs[0]["verdict"] == "name_mismatch", objs[0]
 assert any(n["value"] == "nul.test\u0000.evil.test" for n in objs[0]["names"]), objs[0]["names"]
 assert objs[1]["verdict"] == "name_mismatch" and objs[1]["trusted"] is False
+assert objs[0]["presented"] == 1 and objs[0]["known"] == 0, objs[0]
 ' <<<"$out"; then ok "json lines, NUL escaped"; else fail "json lines, NUL escaped" "exit $status" "$out"; fi
+
+out=$("$BIN" check --config "$CONF" --json --domain good.test "$PKI/good.chain.pem")
+if python3 -c 'import json,sys; o = json.loads(sys.stdin.read()); assert o["verdict"] == "ok" and o["presented"] == 2 and o["known"] == 1, o' <<<"$out"
+then ok "json: the pool copy counted in known"; else fail "json: the pool copy counted in known" "$out"; fi
 
 # config-check: good, and errors naming file and line.
 run "config-check ok"            0 'ok \(1 anchors, 2 intermediates, 0 CRLs' -- config-check "$CONF"
