@@ -53,7 +53,10 @@
                      names := [#{type := dns | srv | xmpp | cn, value := binary()}],
                      chain := [#{subject := binary() | undefined,
                                  issuer := binary() | undefined}],
-                     presented := non_neg_integer()}.
+                     presented := non_neg_integer(),
+                     %% of those, byte-identical to a pool certificate
+                     %% (the store's copy was used, not parsed again)
+                     known := non_neg_integer()}.
 
 -type info() :: #{anchors := non_neg_integer(),
                   intermediates := non_neg_integer(),

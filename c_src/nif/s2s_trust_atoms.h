@@ -64,6 +64,7 @@
     ATOM(value)                 \
     ATOM(chain)                 \
     ATOM(presented)             \
+    ATOM(known)                 \
     /* probe_nif/6, learn_examine_nif/2 */ \
     ATOM(starttls)              \
     ATOM(direct_tls)            \

@@ -254,6 +254,8 @@ static ERL_NIF_TERM details_map(ErlNifEnv *env, const s2s_trust_details_t *d, in
      * number the peer actually sent. */
     k[n] = ATOM_(presented);
     v[n++] = enif_make_uint(env, presented);
+    k[n] = ATOM_(known);
+    v[n++] = enif_make_int(env, d->known);
     return s2s_trust_make_map(env, k, v, n);
 }
 

@@ -343,7 +343,11 @@ explain_good(Ctx) ->
      || T <- [NB, NA]],
     %% the chain as sent: presented counts what the peer gave
     {ok, D2} = s2s_trust:explain(S, "good.test", chain(Ctx, "good")),
-    ?assertEqual(length(chain(Ctx, "good")), maps:get(presented, D2)).
+    ?assertEqual(length(chain(Ctx, "good")), maps:get(presented, D2)),
+    %% its intermediate is the pool's own: recognised, not parsed again
+    ?assertEqual(2, length(chain(Ctx, "good"))),
+    ?assertEqual(1, maps:get(known, D2)),
+    ?assertEqual(0, maps:get(known, D)).
 
 explain_identity_types(Ctx) ->
     S = store(Ctx, base),
