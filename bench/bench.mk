@@ -5,6 +5,11 @@
 #                        numbers; BENCH_RUNS=5 by default. Report also in
 #                        _build/bench/results/report.txt.
 #   make bench-profile   perf profile of the core's s2s_trust_verify_chain in a C loop
+#   make bench-scale     store build (reload) and verification with 100, 1,000
+#                        and 10,000 intermediates in the pool (bench/pool_scale.c)
+#   make bench-streams   s2s stream set-up between real ejabberd servers on
+#                        loopback, with the module and without it, same run
+#                        (bench/streams.sh; BENCH_STREAMS="ROUNDS DOMAINS CONCURRENCY")
 # Numbers never fail the bench; a verification that should succeed and does not does.
 
 BENCH_DIR    := $(BUILD)/bench
@@ -12,7 +17,23 @@ BENCH_RUNS   ?= 5
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 BENCH_CRYPTO := $(shell pkg-config --cflags --libs libcrypto)
 
-.PHONY: bench bench-profile
+.PHONY: bench bench-profile bench-streams bench-scale
+
+$(BENCH_DIR)/pool_scale: bench/pool_scale.c FORCE
+	$(MAKE) -C c_src core
+	@mkdir -p $(BENCH_DIR)/scale
+	$(CC) $(BENCH_CFLAGS) -Ic_src -o $@ $< $(BUILD)/c/libs2s_trust_core.a \
+	  $(shell pkg-config --cflags --libs libssl libcrypto libconfig libidn2) -lpthread
+
+BENCH_SCALE ?= 100 1000 10000
+bench-scale: $(BENCH_DIR)/pool_scale
+	$(BENCH_DIR)/pool_scale $(BENCH_DIR)/scale $(BENCH_SCALE)
+
+BENCH_STREAMS ?= 5 100 10
+
+# The lab's servers on 127.0.0.101-103, under the lab lock like the suites.
+bench-streams: all
+	$(LAB_LOCK) bash bench/streams.sh $(BENCH_STREAMS)
 
 $(BENCH_DIR)/floors: bench/floors.c
 	@mkdir -p $(BENCH_DIR)

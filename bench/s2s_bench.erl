@@ -155,12 +155,12 @@ load(Pki, Fl) ->
     {ok, Store} = s2s_trust:open(nocache_conf(Dir)),
     {ok, Cached} = s2s_trust:open(filename:join(Dir, "bench.conf")),
     %% The same store without the index of pool certificates
-    %% (s2s_trust_known.h): the baseline of "leaf + intermediate", where the
+    %% (s2s_trust_pool_index.h): the baseline of "leaf + intermediate", where the
     %% presented intermediate is parsed again. The core reads the variable
     %% when it builds a store; os:putenv sets the VM's real environment.
-    true = os:putenv("S2S_TRUST_NO_KNOWN_CERTS", "1"),
+    true = os:putenv("S2S_TRUST_NO_POOL_INDEX", "1"),
     {ok, Parsed} = s2s_trust:open(nocache_conf(Dir)),
-    true = os:unsetenv("S2S_TRUST_NO_KNOWN_CERTS"),
+    true = os:unsetenv("S2S_TRUST_NO_POOL_INDEX"),
     #{fl => Fl, dir => Dir, store => Store, cached_store => Cached, parsed_store => Parsed,
       items => Items, int => Int,
       root_otp => public_key:pkix_decode_cert(Root, otp)}.
@@ -442,7 +442,7 @@ print_report(Out) ->
            {vb, "s2s_trust:verify_batch uncached (leaf only, pool)"},
            {vb_cached, "s2s_trust:verify_batch repeat peers (10 leaves, verdict cache)"},
            {vb_full, "s2s_trust:verify_batch leaf + intermediate"},
-           {vb_full_parsed, "the same, S2S_TRUST_NO_KNOWN_CERTS=1 (parsed)"},
+           {vb_full_parsed, "the same, S2S_TRUST_NO_POOL_INDEX=1 (parsed)"},
            {v3, "s2s_trust:verify/3, one call per chain"}],
     row_hdr("method", Fls),
     [abs_row(Label, [maps:get({Fl, M}, R) || Fl <- Fls]) || {M, Label} <- Abs],

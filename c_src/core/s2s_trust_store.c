@@ -1,7 +1,7 @@
 /* s2s_trust_store.c - see s2s_trust_store.h */
 #include "core/s2s_trust_store.h"
 
-#include "core/s2s_trust_known.h"
+#include "core/s2s_trust_pool_index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,10 +31,11 @@ struct s2s_trust_store {
     size_t source_count;
     s2s_trust_policy_t policy;
     int64_t *events;                   /* sorted, distinct: see s2s_trust_store_next_event */
-    const X509 **presigned;            /* pairs (child, issuer), 2 x presigned_count */
+    const X509 **presigned;            /* pairs (child, issuer), 2 x presigned_count, sorted */
     size_t presigned_count;
     size_t event_count;
-    s2s_trust_known_t *known;          /* the pool by its bytes: presented copies are not parsed again */
+    s2s_trust_pool_index_t *pool_index; /* the pool by bytes and by subject */
+    bool pool_index_on;                /* handed to the verifier (S2S_TRUST_NO_POOL_INDEX unset) */
     _Atomic(s2s_trust_store_ext_t *) ext; /* the verdict cache, attached on first use */
 };
 
@@ -86,7 +87,7 @@ static void store_free(s2s_trust_store_t *store)
         ext->free(ext);
     free(store->events);
     free(store->presigned);
-    s2s_trust_known_free(store->known);
+    s2s_trust_pool_index_free(store->pool_index);
     X509_STORE_free(store->anchors);
     sk_X509_pop_free(store->intermediates, X509_free);
     for (size_t i = 0; i < store->source_count; i++)
@@ -414,27 +415,62 @@ static int presign_pair(s2s_trust_store_t *store, X509 *child, X509 *issuer, siz
     return 0;
 }
 
+static int cmp_pair(const void *a, const void *b)
+{
+    const X509 *const *x = a, *const *y = b;
+
+    for (int i = 0; i < 2; i++)
+        if (x[i] != y[i])
+            return (uintptr_t)x[i] < (uintptr_t)y[i] ? -1 : 1;
+    return 0;
+}
+
+/* X509_check_issued accepts an issuer only when its subject equals the
+ * child's issuer name, so the candidates are looked up by that name (in
+ * the anchors and in the pool) instead of trying every pair, which made a
+ * reload quadratic in the pool's size. */
 static int presign(s2s_trust_store_t *store)
 {
     STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store->anchors);
+    STACK_OF(X509) *anchors = sk_X509_new_null();
+    s2s_trust_pool_index_t *anchor_index = NULL;
     const char *off = getenv("S2S_TRUST_NO_SIG_SHORTCUT");
     size_t cap = 0;
+    int rc = -1;
 
-    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0) {
+        sk_X509_free(anchors);
         return 0;
+    }
+    if (anchors == NULL)
+        return -1;
+    for (int k = 0; k < sk_X509_OBJECT_num(objs); k++) {
+        X509 *anchor = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, k));
+        if (anchor != NULL && sk_X509_push(anchors, anchor) <= 0)
+            goto done;
+    }
+    if ((anchor_index = s2s_trust_pool_index_build(anchors, s2s_trust_libctx())) == NULL)
+        goto done;
     for (int c = 0; c < sk_X509_num(store->intermediates); c++) {
         X509 *child = sk_X509_value(store->intermediates, c);
-        for (int k = 0; k < sk_X509_OBJECT_num(objs); k++) {
-            X509 *issuer = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, k));
-            if (issuer != NULL && presign_pair(store, child, issuer, &cap) != 0)
-                return -1;
+        const s2s_trust_pool_index_t *in[2] = { anchor_index, store->pool_index };
+
+        for (int w = 0; w < 2; w++) {
+            size_t n;
+            const s2s_trust_pool_entry_t *e = s2s_trust_pool_index_by_subject(in[w], X509_get_issuer_name(child), &n);
+            for (size_t k = 0; k < n; k++)
+                if (presign_pair(store, child, e[k].cert, &cap) != 0)
+                    goto done;
         }
-        for (int k = 0; k < sk_X509_num(store->intermediates); k++)
-            if (presign_pair(store, child, sk_X509_value(store->intermediates, k), &cap) != 0)
-                return -1;
     }
+    if (store->presigned_count > 0)
+        qsort(store->presigned, store->presigned_count, 2 * sizeof *store->presigned, cmp_pair);
+    rc = 0;
+done:
+    s2s_trust_pool_index_free(anchor_index);
+    sk_X509_free(anchors);
     ERR_clear_error();
-    return 0;
+    return rc;
 }
 
 size_t s2s_trust_store_presigned_count(const s2s_trust_store_t *store)
@@ -444,33 +480,27 @@ size_t s2s_trust_store_presigned_count(const s2s_trust_store_t *store)
 
 bool s2s_trust_store_presigned(const s2s_trust_store_t *store, const X509 *child, const X509 *issuer)
 {
-    for (size_t i = 0; i < store->presigned_count; i++)
-        if (store->presigned[2 * i] == child && store->presigned[2 * i + 1] == issuer)
-            return true;
-    return false;
+    const X509 *key[2] = { child, issuer };
+
+    return store->presigned_count > 0 &&
+           bsearch(key, store->presigned, store->presigned_count, 2 * sizeof *store->presigned, cmp_pair) != NULL;
 }
 
 /* The pool only: a presented copy of an anchor is never the one chain
  * building uses (the trusted store is searched first), so its parse is not
- * worth an index entry. */
-static int index_known(s2s_trust_store_t *store)
+ * worth an entry. Built whatever the switch: presign() uses it too. */
+static int index_pool(s2s_trust_store_t *store)
 {
-    const char *off = getenv("S2S_TRUST_NO_KNOWN_CERTS");
+    const char *off = getenv("S2S_TRUST_NO_POOL_INDEX");
 
-    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
-        return 0;
-    store->known = s2s_trust_known_build(store->intermediates, s2s_trust_libctx());
-    return store->known != NULL ? 0 : -1;
+    store->pool_index_on = off == NULL || off[0] == '\0' || strcmp(off, "0") == 0;
+    store->pool_index = s2s_trust_pool_index_build(store->intermediates, s2s_trust_libctx());
+    return store->pool_index != NULL ? 0 : -1;
 }
 
-X509 *s2s_trust_store_known(const s2s_trust_store_t *store, const unsigned char *der, size_t len)
+const s2s_trust_pool_index_t *s2s_trust_store_pool_index(const s2s_trust_store_t *store)
 {
-    return s2s_trust_known_find(store->known, der, len);
-}
-
-size_t s2s_trust_store_known_count(const s2s_trust_store_t *store)
-{
-    return s2s_trust_known_count(store->known);
+    return store->pool_index_on ? store->pool_index : NULL;
 }
 
 int64_t s2s_trust_store_next_event(const s2s_trust_store_t *store, int64_t t)
@@ -572,7 +602,7 @@ int s2s_trust_store_build(const s2s_trust_config_t *cfg, s2s_trust_store_t **out
     store->policy.verification_time = cfg->verification_time;
     store->policy.verdict_cache_size = cfg->verdict_cache_size;
     store->policy.verdict_cache_ttl = cfg->verdict_cache_ttl;
-    if (collect_events(store) != 0 || presign(store) != 0 || index_known(store) != 0) {
+    if (collect_events(store) != 0 || index_pool(store) != 0 || presign(store) != 0) {
         s2s_trust_error_set(err, c.config, 0, "out of memory");
         goto fail;
     }

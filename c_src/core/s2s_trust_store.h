@@ -20,6 +20,7 @@
 
 #include "core/s2s_trust_config.h"
 #include "core/s2s_trust_error.h"
+#include "core/s2s_trust_pool_index.h"
 
 typedef struct s2s_trust_store s2s_trust_store_t;
 
@@ -97,8 +98,8 @@ int s2s_trust_asn1_time_seconds(const ASN1_TIME *t, int64_t *out);
 /*
  * Signatures checked once. At build, every (pool certificate, issuer) pair
  * of store-owned certificates -- the issuer an anchor or another pool
- * certificate that X509_check_issued accepts -- whose signature verifies is
- * recorded. s2s_trust_verify_chain's chain check then skips X509_verify for
+ * certificate that X509_check_issued accepts, looked up by name -- whose
+ * signature verifies is recorded (sorted: a lookup is a binary search). s2s_trust_verify_chain's chain check then skips X509_verify for
  * exactly those pairs of objects (the same X509 pointers: the store is
  * immutable) and does everything else as OpenSSL's internal_verify does.
  * S2S_TRUST_NO_SIG_SHORTCUT=1 in the environment at build time records
@@ -109,15 +110,13 @@ size_t s2s_trust_store_presigned_count(const s2s_trust_store_t *store);
 bool s2s_trust_store_presigned(const s2s_trust_store_t *store, const X509 *child, const X509 *issuer);
 
 /*
- * Presented certificates already held (s2s_trust_known.h): the pool
- * certificate whose DER is exactly `der`, or NULL. Borrowed from the store
- * (the verifier takes its own reference). S2S_TRUST_NO_KNOWN_CERTS=1 in the
- * environment at build time indexes nothing, so every presented
- * certificate is parsed (the differential tests build both); count() says
- * how many pool certificates are indexed.
+ * The pool by bytes and by subject (s2s_trust_pool_index.h), for the
+ * verifier; NULL when S2S_TRUST_NO_POOL_INDEX=1 was in the environment at
+ * build time, and the verifier then parses every presented certificate and
+ * hands OpenSSL the whole pool, as before the index (the differential
+ * tests build both).
  */
-X509 *s2s_trust_store_known(const s2s_trust_store_t *store, const unsigned char *der, size_t len);
-size_t s2s_trust_store_known_count(const s2s_trust_store_t *store);
+const s2s_trust_pool_index_t *s2s_trust_store_pool_index(const s2s_trust_store_t *store);
 
 /*
  * One extension object per store (the verdict cache, s2s_trust_cache.h),

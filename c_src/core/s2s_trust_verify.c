@@ -17,7 +17,8 @@
 typedef struct {
     X509 **certs;
     size_t parsed;
-    bool *from_pool; /* certs[i] is the store's own object (s2s_trust_store_known) */
+    bool *from_pool; /* certs[i] is the store's own object (s2s_trust_pool_index.h) */
+    size_t *pool_pos; /* its position in the pool, where from_pool */
     size_t known;
     STACK_OF(X509) *untrusted;
     X509_STORE_CTX *ctx;
@@ -32,6 +33,7 @@ static void work_free(work_t *w)
         X509_free(w->certs[i]);
     free(w->certs);
     free(w->from_pool);
+    free(w->pool_pos);
 }
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -332,18 +334,21 @@ static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t 
     }
     w->certs = calloc(n, sizeof *w->certs);
     w->from_pool = calloc(n, sizeof *w->from_pool);
-    if (w->certs == NULL || w->from_pool == NULL)
+    w->pool_pos = calloc(n, sizeof *w->pool_pos);
+    if (w->certs == NULL || w->from_pool == NULL || w->pool_pos == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = chain[i].data;
-        X509 *held = s2s_trust_store_known(store, chain[i].data, chain[i].len);
+        const s2s_trust_pool_entry_t *held =
+            s2s_trust_pool_index_find_der(s2s_trust_store_pool_index(store), chain[i].data, chain[i].len);
 
-        if (held != NULL && X509_up_ref(held) == 1) {
+        if (held != NULL && X509_up_ref(held->cert) == 1) {
             /* Byte-identical to a pool certificate: the store's object,
              * already parsed (and its signature checked), is what parsing
              * these bytes would give; every check still runs on it. */
             w->from_pool[w->parsed] = true;
-            w->certs[w->parsed++] = held;
+            w->pool_pos[w->parsed] = held->position;
+            w->certs[w->parsed++] = held->cert;
             w->known++;
             continue;
         }
@@ -368,6 +373,88 @@ static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t 
     return S2S_TRUST_OK;
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* More pool certificates than this reachable by name from one chain (many
+ * cross-signs of one name): hand OpenSSL the whole pool instead. */
+#define MAX_CANDIDATES 64
+
+/*
+ * The untrusted list for OpenSSL: the pool certificates whose subject is
+ * the issuer name of a presented certificate or of one already picked
+ * (transitively), in pool order, then the presented certificates that are
+ * not the pool's. Chain building takes an untrusted issuer only by that
+ * name match and only above untrusted certificates (s2s_trust_pool_index.h),
+ * so these are all the candidates it could use, in the order it would meet
+ * them: the verdict is the one the whole pool gives, at a cost that does
+ * not grow with the pool. The pool's own objects presented by the peer are
+ * listed once, at their pool position.
+ */
+static int untrusted_candidates(const s2s_trust_store_t *store, STACK_OF(X509) *pool, work_t *w)
+{
+    const s2s_trust_pool_index_t *index = s2s_trust_store_pool_index(store);
+    size_t picked[MAX_CANDIDATES];
+    X509 *todo[MAX_CANDIDATES + 16];
+    size_t npicked = 0, ntodo = 0;
+    bool whole_pool = index == NULL || w->parsed > 16;
+
+    for (size_t i = 0; !whole_pool && i < w->parsed; i++) {
+        bool seen = false;
+        if (w->from_pool[i]) {
+            for (size_t k = 0; k < npicked && !seen; k++)
+                seen = picked[k] == w->pool_pos[i];
+            if (seen)
+                continue;
+            if (npicked == MAX_CANDIDATES) {
+                whole_pool = true;
+                break;
+            }
+            picked[npicked++] = w->pool_pos[i];
+        }
+        todo[ntodo++] = w->certs[i];
+    }
+    while (!whole_pool && ntodo > 0) {
+        X509 *x = todo[--ntodo];
+        size_t n;
+        const s2s_trust_pool_entry_t *e = s2s_trust_pool_index_by_subject(index, X509_get_issuer_name(x), &n);
+
+        for (size_t j = 0; j < n && !whole_pool; j++) {
+            bool seen = false;
+            for (size_t k = 0; k < npicked && !seen; k++)
+                seen = picked[k] == e[j].position;
+            if (seen)
+                continue;
+            if (npicked == MAX_CANDIDATES || ntodo == sizeof todo / sizeof todo[0]) {
+                whole_pool = true;
+                break;
+            }
+            picked[npicked++] = e[j].position;
+            todo[ntodo++] = e[j].cert;
+        }
+    }
+    if (whole_pool) {
+        w->untrusted = sk_X509_dup(pool);
+    } else {
+        qsort(picked, npicked, sizeof *picked, cmp_size);
+        w->untrusted = sk_X509_new_reserve(NULL, (int)(npicked + w->parsed));
+        for (size_t k = 0; w->untrusted != NULL && k < npicked; k++)
+            if (sk_X509_push(w->untrusted, sk_X509_value(pool, (int)picked[k])) <= 0)
+                return -1;
+    }
+    if (w->untrusted == NULL)
+        return -1;
+    for (size_t i = 1; i < w->parsed; i++)
+        /* A pool object is in the list already (the whole pool, or picked
+         * at its position): a second pointer would only be a duplicate. */
+        if (!w->from_pool[i] && sk_X509_push(w->untrusted, w->certs[i]) <= 0)
+            return -1;
+    return 0;
+}
+
 static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy, work_t *w,
                      int64_t at)
 {
@@ -376,14 +463,8 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
     size_t crls;
     s2s_trust_store_info_t info;
 
-    w->untrusted = sk_X509_dup(pool);
-    if (w->untrusted == NULL)
+    if (untrusted_candidates(store, pool, w) != 0)
         return -1;
-    for (size_t i = 1; i < w->parsed; i++)
-        /* A pool object is in the pool already: a second pointer to it in
-         * the untrusted list would only be a duplicate for chain building. */
-        if (!w->from_pool[i] && sk_X509_push(w->untrusted, w->certs[i]) <= 0)
-            return -1;
     w->ctx = X509_STORE_CTX_new_ex(s2s_trust_libctx(), NULL);
     if (w->ctx == NULL ||
         X509_STORE_CTX_init(w->ctx, s2s_trust_store_anchors(store), w->certs[0], w->untrusted) != 1)

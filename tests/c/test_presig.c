@@ -4,8 +4,9 @@
  *
  * Every store is built twice: normally (pool signatures verified at build,
  * the verifier's chain check skips them; presented copies of pool
- * certificates not parsed again, s2s_trust_known.h) and with
- * S2S_TRUST_NO_SIG_SHORTCUT=1 S2S_TRUST_NO_KNOWN_CERTS=1 (nothing recorded:
+ * certificates not parsed again, only the candidates by name handed to
+ * OpenSSL: s2s_trust_pool_index.h) and with
+ * S2S_TRUST_NO_SIG_SHORTCUT=1 S2S_TRUST_NO_POOL_INDEX=1 (nothing recorded:
  * every presented byte parsed, X509_verify_cert runs OpenSSL's
  * internal_verify untouched). The two must agree on the verdict
  * and on what explain reports (depth, OpenSSL code, failing certificate,
@@ -40,12 +41,12 @@ static void build_pair(const char *text_or_extra, bool full_text, s2s_trust_stor
 {
     *on = full_text ? store_from_text("presig-on.conf", text_or_extra) : test_store(text_or_extra);
     setenv("S2S_TRUST_NO_SIG_SHORTCUT", "1", 1);
-    setenv("S2S_TRUST_NO_KNOWN_CERTS", "1", 1);
+    setenv("S2S_TRUST_NO_POOL_INDEX", "1", 1);
     *off = full_text ? store_from_text("presig-off.conf", text_or_extra) : test_store(text_or_extra);
     unsetenv("S2S_TRUST_NO_SIG_SHORTCUT");
-    unsetenv("S2S_TRUST_NO_KNOWN_CERTS");
+    unsetenv("S2S_TRUST_NO_POOL_INDEX");
     if (*off != NULL)
-        CHECK(s2s_trust_store_presigned_count(*off) == 0 && s2s_trust_store_known_count(*off) == 0);
+        CHECK(s2s_trust_store_presigned_count(*off) == 0 && s2s_trust_store_pool_index(*off) == NULL);
 }
 
 static bool same_str(const char *a, const char *b)

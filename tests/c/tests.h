@@ -53,9 +53,10 @@
     X(test_presig_equivalent_on_the_pki)          \
     X(test_presig_checks_still_bite)              \
     X(test_presig_fuzz_corpus_equivalence)        \
-    X(test_known_index_exact_bytes)               \
-    X(test_known_presented_copy_not_parsed_again) \
-    X(test_known_checks_still_bite)               \
+    X(test_pool_index_exact_bytes)                \
+    X(test_pool_index_presented_copy_not_parsed_again) \
+    X(test_pool_index_checks_still_bite)          \
+    X(test_pool_index_same_name_candidates)       \
     X(test_xmpp_stream_real_servers)              \
     X(test_xmpp_stream_after_tls)                 \
     X(test_xmpp_stream_namespaces_and_layout)     \

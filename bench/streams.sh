@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench/streams.sh - what an operator feels: the cost of setting up a new
+# s2s stream between two real ejabberd servers on loopback, with
+# mod_s2s_trust loaded and without it, in the same run.
+#
+#   a.test  127.0.0.101  ejabberd + mod_s2s_trust (verdict cache off: every
+#                        stream is verified, the worst case)
+#   b.test  127.0.0.102  the same ejabberd, same options, no module
+#   v.test  127.0.0.103  the sender: DOMAINS virtual hosts v1.test..vN.test,
+#                        each with its own certificate from the test PKI
+#
+# A round sends, from every vN.test at once (CONCURRENCY at a time), a ping
+# IQ to the target server and times its result (bench/stream_setup.erl):
+# each is a stream set-up between two domains that have none. Rounds
+# alternate between a and b (ab, ba, ab, ...), every stream closed and gone
+# on all three servers between rounds. Measured per round: wall time
+# (streams/s), each set-up's latency, and the target server's CPU time
+# (utime+stime of its beam, /proc). Printed: medians over rounds and the
+# ratios a/b; never an assertion on time (a round that loses a ping fails
+# the bench, since the numbers would then mean nothing).
+#
+# Usage: bash bench/streams.sh [ROUNDS] [DOMAINS] [CONCURRENCY]
+# (make bench-streams; env LAB_DIR, BENCH_STREAMS_OUT for the raw lines).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${LAB_DIR:=/tmp/s2s-bench-streams}"
+: "${LAB_DIST_BASE:=27700}"
+export LAB_DIST_BASE
+# shellcheck source=tests/e2e/lab.sh
+source "$HERE/../tests/e2e/lab.sh"
+
+ROUNDS=${1:-5}
+DOMAINS=${2:-100}
+CONCURRENCY=${3:-10}
+OUT=${BENCH_STREAMS_OUT:-$LAB_REPO/_build/bench/streams}
+mkdir -p "$OUT/code/stream_setup/ebin"
+erlc -o "$OUT/code/stream_setup/ebin" "$HERE/stream_setup.erl" || exit 1
+RAW=$OUT/rounds.txt
+: >"$RAW"
+
+trap 'lab_teardown >/dev/null 2>&1' EXIT
+lab_init || exit 1
+for n in a b v; do lab_issue_leaf "$n" "$n.test" >/dev/null || exit 1; done
+VH=()
+for i in $(seq 1 "$DOMAINS"); do
+    lab_issue_leaf "v$i" "v$i.test" >/dev/null || exit 1
+    VH+=("vhost=v$i.test=v$i")
+done
+TRUST=$LAB_DIR/trust
+mkdir -p "$TRUST"
+cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
+printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\nverdict_cache_size = 0;\n' >"$TRUST/trust.conf"
+chmod -R a+rX "$TRUST"
+
+common=(starttls=required dialback=yes nowait)
+lab_ejabberd_start a a.test 127.0.0.101 a "${common[@]}" code="$LAB_REPO" \
+    modules="mod_s2s_trust: {trust_config: \"$TRUST/trust.conf\"}" || exit 1
+lab_ejabberd_start b b.test 127.0.0.102 b "${common[@]}" || exit 1
+lab_ejabberd_start v v.test 127.0.0.103 v "${common[@]}" code="$OUT/code/stream_setup" "${VH[@]}" || exit 1
+lab_wait_ready a b v || exit 1
+echo "ejabberd $(lab_ejabberd_version), OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().'), $(openssl version | cut -d' ' -f1-2)"
+echo "$DOMAINS sending domains, $CONCURRENCY set-ups at a time, $ROUNDS rounds per server"
+
+cpu_ticks() { # NAME: utime+stime of its beam, in clock ticks
+    local pid
+    pid=$(_lab_ej_beam_pid "$1") || return 1
+    awk '{ print $14 + $15 }' "/proc/$pid/stat"
+}
+erl_list() { # PREFIX FROM TO -> [<<"PREFIX1.test">>,...]
+    local i sep='' s='['
+    for i in $(seq "$2" "$3"); do s+="$sep<<\"$1$i.test\">>"; sep=,; done
+    echo "$s]"
+}
+no_streams() {
+    local n c
+    for n in a b v; do
+        c=$(lab_rpc "$n" 'stream_setup:connections()' 2>/dev/null) || return 1
+        [ "$c" = "{0,0}" ] || return 1
+    done
+}
+close_all() {
+    local n
+    for n in a b v; do lab_rpc "$n" 'ejabberd_s2s:stop_s2s_connections()' >/dev/null || return 1; done
+    _lab_poll 30 0.2 no_streams || { echo "streams still open after 30 s" >&2; return 1; }
+}
+one_round() { # TARGET TAG FIRST LAST
+    local target=$1 tag=$2 c0 c1 res
+    c0=$(cpu_ticks "$target") || return 1
+    res=$(lab_rpc v "{W, L} = stream_setup:round($(erl_list v "$3" "$4"), <<\"$target.test\">>, $CONCURRENCY),
+                      lists:flatten(io_lib:format(\"~b ~w\", [W, L]))") || return 1
+    c1=$(cpu_ticks "$target") || return 1
+    res=${res//\"/}
+    echo "$target $tag $((c1 - c0)) $res" >>"$RAW"
+    case $res in *timeout* | *error*) echo "round $tag to $target lost a ping: $res" >&2; return 1 ;; esac
+    close_all
+}
+
+# Warm-up: code loaded, TLS contexts built, on both targets (not counted).
+one_round a warmup 1 5 && one_round b warmup 1 5 || exit 1
+: >"$RAW"
+for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then order="a b"; else order="b a"; fi
+    for t in $order; do one_round "$t" "$r" 1 "$DOMAINS" || exit 1; done
+    printf '.' >&2
+done
+echo >&2
+CLK=$(getconf CLK_TCK)
+python3 - "$RAW" "$DOMAINS" "$CLK" <<'PY'
+import statistics, sys
+raw, n, clk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = {"a": [], "b": []}
+for line in open(raw):
+    target, tag, ticks, wall, lats = line.split(" ", 4)
+    lats = [int(x) for x in lats.strip().strip("[]").split(",")]
+    rows[target].append((int(ticks) / clk, int(wall) / 1e6, sorted(lats)))
+def pct(xs, p):
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+def summary(rs):
+    return {"streams/s": statistics.median(n / w for _, w, _ in rs),
+            "p50 ms": statistics.median(pct(l, 50) for _, _, l in rs) / 1000,
+            "p99 ms": statistics.median(pct(l, 99) for _, _, l in rs) / 1000,
+            "cpu ms/stream": statistics.median(c / n * 1000 for c, _, _ in rs)}
+a, b = summary(rows["a"]), summary(rows["b"])
+print(f"{'median of ' + str(len(rows['a'])) + ' rounds':34} {'a: module':>12} {'b: without':>12} {'a/b':>7} {'a-b':>9}")
+for k in a:
+    print(f"{k:34} {a[k]:12.2f} {b[k]:12.2f} {a[k] / b[k]:7.3f} {a[k] - b[k]:9.3f}")
+share = (a["cpu ms/stream"] - b["cpu ms/stream"]) / a["cpu ms/stream"]
+print(f"module's share of the receiving server's CPU per stream: {100 * share:.1f} %"
+      f" (per round, a/b CPU: {', '.join(f'{x[0] / y[0]:.3f}' for x, y in zip(rows['a'], rows['b']))})")
+PY
