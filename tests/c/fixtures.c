@@ -83,6 +83,26 @@ int verify_file(s2s_trust_store_t *store, const char *file, const char *domain,
 }
 
 /* A CRL from the root revoking the pool intermediate `inter`. */
+X509 *pki_cert(const char *name)
+{
+    BIO *bio = BIO_new_file(pki_path(name), "r");
+    X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+    BIO_free(bio);
+    ERR_clear_error();
+    return x;
+}
+
+EVP_PKEY *pki_key(const char *name)
+{
+    BIO *bio = BIO_new_file(pki_path(name), "r");
+    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+
+    BIO_free(bio);
+    ERR_clear_error();
+    return key;
+}
+
 const char *crl_revoking_inter(void)
 {
     static char path[4096];
@@ -94,15 +114,9 @@ const char *crl_revoking_inter(void)
     ASN1_TIME *last = ASN1_TIME_adj(NULL, time(NULL), 0, -3600), *next = ASN1_TIME_adj(NULL, time(NULL), 30, 0);
     const char *out = NULL;
 
-    if ((bio = BIO_new_file(pki_path("ca/root/key.pem"), "r")) != NULL)
-        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("root.pem"), "r")) != NULL)
-        root = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("inter.pem"), "r")) != NULL)
-        inter = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
+    key = pki_key("ca/root/key.pem");
+    root = pki_cert("root.pem");
+    inter = pki_cert("inter.pem");
     if (key == NULL || root == NULL || inter == NULL || crl == NULL || rev == NULL || last == NULL || next == NULL)
         goto done;
     if (!X509_CRL_set_version(crl, 1) || !X509_CRL_set_issuer_name(crl, X509_get_subject_name(root)) ||

@@ -88,9 +88,7 @@ void test_pool_index_exact_bytes(void)
     {
         size_t count = 1;
         /* The root's name is no pool certificate's subject. */
-        BIO *bio = BIO_new_file(pki_path("root.pem"), "r");
-        X509 *root = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
+        X509 *root = pki_cert("root.pem");
         CHECK(root != NULL && s2s_trust_pool_index_by_subject(known, X509_get_subject_name(root), &count) == NULL &&
               count == 0);
         CHECK(s2s_trust_pool_index_by_subject(NULL, NULL, &count) == NULL && count == 0);
@@ -248,11 +246,9 @@ void test_pool_index_checks_still_bite(void)
 
     /* Expired: at the root's notAfter the pool intermediates have expired too. */
     {
-        BIO *bio = BIO_new_file(pki_path("inter.pem"), "r");
-        X509 *inter = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        X509 *inter = pki_cert("inter.pem");
         int64_t t = 0;
 
-        BIO_free(bio);
         CHECK(inter != NULL && s2s_trust_asn1_time_seconds(X509_get0_notAfter(inter), &t) == 0);
         X509_free(inter);
         snprintf(extra, sizeof extra, "verification_time = %lldL;", (long long)t + 1);
@@ -284,28 +280,15 @@ static const char *write_same_name(const char *file, int n, bool cross_expired)
     static char paths[2][4096];
     static int slot;
     char *path = paths[slot++ % 2];
-    BIO *bio;
     EVP_PKEY *root_key = NULL, *key = NULL;
     X509 *root = NULL, *inter = NULL;
     FILE *out;
     const char *rv = NULL;
 
-    if ((bio = BIO_new_file(pki_path("ca/root/key.pem"), "r")) != NULL)
-        root_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("root.pem"), "r")) != NULL)
-        root = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if ((bio = BIO_new_file(pki_path("inter.pem"), "r")) != NULL)
-        inter = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (cross_expired) {
-        if ((bio = BIO_new_file(pki_path("ca/inter/key.pem"), "r")) != NULL)
-            key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-    } else {
-        key = EVP_EC_gen("P-256");
-    }
+    root_key = pki_key("ca/root/key.pem");
+    root = pki_cert("root.pem");
+    inter = pki_cert("inter.pem");
+    key = cross_expired ? pki_key("ca/inter/key.pem") : EVP_EC_gen("P-256");
     snprintf(path, 4096, "%s/%s", scratch_dir(), file);
     out = fopen(path, "w");
     if (root_key == NULL || root == NULL || inter == NULL || key == NULL || out == NULL)

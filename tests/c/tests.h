@@ -93,6 +93,10 @@ s2s_trust_store_t *store_from_text(const char *name, const char *text);
 s2s_trust_store_t *test_store(const char *extra);
 int chain_load(const char *file, chain_t *chain);
 void chain_free(chain_t *chain);
+/* A certificate (first of the file) or private key of the generated PKI,
+ * by its path under it; NULL if unreadable. The caller frees it. */
+X509 *pki_cert(const char *name);
+EVP_PKEY *pki_key(const char *name);
 /* A CRL from the root revoking the pool intermediate `inter`, written to
  * the scratch directory; its path, NULL on failure. */
 const char *crl_revoking_inter(void);
