@@ -18,7 +18,7 @@ HOST_RELEASE := $(shell sh $(TOP)/tests/stacks/release.sh 2>/dev/null)
 RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
-NEEDS_ROOT := demo bench-streams test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
+NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
               test-crl test-webadmin test-selftest
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 

@@ -7,6 +7,10 @@
 #   make bench-profile   perf profile of the core's s2s_trust_verify_chain in a C loop
 #   make bench-scale     store build (reload) and verification with 100, 1,000
 #                        and 10,000 intermediates in the pool (bench/pool_scale.c)
+#   make bench-domains   the scale of a large server: 10,000 peer domains in one
+#                        real ejabberd (verdict cache, violators list, list and
+#                        export commands, reload with a 10,000 pool, restart;
+#                        bench/domains.sh; BENCH_DOMAINS=N)
 #   make bench-streams   s2s stream set-up between real ejabberd servers on
 #                        loopback, with the module and without it, same run
 #                        (bench/streams.sh; BENCH_STREAMS="ROUNDS DOMAINS CONCURRENCY")
@@ -17,7 +21,7 @@ BENCH_RUNS   ?= 5
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 BENCH_CRYPTO := $(shell pkg-config --cflags --libs libcrypto)
 
-.PHONY: bench bench-profile bench-streams bench-scale
+.PHONY: bench bench-profile bench-streams bench-scale bench-domains
 
 $(BENCH_DIR)/pool_scale: bench/pool_scale.c FORCE
 	$(MAKE) -C c_src core
@@ -28,6 +32,10 @@ $(BENCH_DIR)/pool_scale: bench/pool_scale.c FORCE
 BENCH_SCALE ?= 100 1000 10000
 bench-scale: $(BENCH_DIR)/pool_scale
 	$(BENCH_DIR)/pool_scale $(BENCH_DIR)/scale $(BENCH_SCALE)
+
+BENCH_DOMAINS ?= 10000
+bench-domains: all $(BENCH_DIR)/pool_scale
+	$(LAB_LOCK) bash bench/domains.sh $(BENCH_DIR) $(BENCH_DOMAINS)
 
 BENCH_STREAMS ?= 5 100 10
 

@@ -3,11 +3,14 @@
 # s2s stream between two real ejabberd servers on loopback, with
 # mod_s2s_trust loaded and without it, in the same run.
 #
-#   a.test  127.0.0.101  ejabberd + mod_s2s_trust (verdict cache off: every
-#                        stream is verified, the worst case)
-#   b.test  127.0.0.102  the same ejabberd, same options, no module
-#   v.test  127.0.0.103  the sender: DOMAINS virtual hosts v1.test..vN.test,
-#                        each with its own certificate from the test PKI
+#   a: trust.test   127.0.0.101  ejabberd + mod_s2s_trust (verdict cache
+#                                off: every stream is verified, the worst case)
+#   b: stock.test   127.0.0.102  the same ejabberd, same options, no module
+#   v: sender.test  127.0.0.103  the sender: DOMAINS virtual hosts
+#                                v1.test..vN.test, each with its own
+#                                certificate from the test PKI
+# (not the lab's a.test..h.test, which sit on 127.0.0.2-9, so that this
+# bench never collides with a test suite's servers)
 #
 # A round sends, from every vN.test at once (CONCURRENCY at a time), a ping
 # IQ to the target server and times its result (bench/stream_setup.erl):
@@ -40,7 +43,8 @@ RAW=$OUT/rounds.txt
 
 trap 'lab_teardown >/dev/null 2>&1' EXIT
 lab_init || exit 1
-for n in a b v; do lab_issue_leaf "$n" "$n.test" >/dev/null || exit 1; done
+declare -A DOMAIN=([a]=trust.test [b]=stock.test [v]=sender.test)
+for n in a b v; do lab_issue_leaf "$n" "${DOMAIN[$n]}" >/dev/null || exit 1; done
 VH=()
 for i in $(seq 1 "$DOMAINS"); do
     lab_issue_leaf "v$i" "v$i.test" >/dev/null || exit 1
@@ -53,10 +57,10 @@ printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\nverdict_cache_si
 chmod -R a+rX "$TRUST"
 
 common=(starttls=required dialback=yes nowait)
-lab_ejabberd_start a a.test 127.0.0.101 a "${common[@]}" code="$LAB_REPO" \
+lab_ejabberd_start a trust.test 127.0.0.101 a "${common[@]}" code="$LAB_REPO" \
     modules="mod_s2s_trust: {trust_config: \"$TRUST/trust.conf\"}" || exit 1
-lab_ejabberd_start b b.test 127.0.0.102 b "${common[@]}" || exit 1
-lab_ejabberd_start v v.test 127.0.0.103 v "${common[@]}" code="$OUT/code/stream_setup" "${VH[@]}" || exit 1
+lab_ejabberd_start b stock.test 127.0.0.102 b "${common[@]}" || exit 1
+lab_ejabberd_start v sender.test 127.0.0.103 v "${common[@]}" code="$OUT/code/stream_setup" "${VH[@]}" || exit 1
 lab_wait_ready a b v || exit 1
 echo "ejabberd $(lab_ejabberd_version), OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().'), $(openssl version | cut -d' ' -f1-2)"
 echo "$DOMAINS sending domains, $CONCURRENCY set-ups at a time, $ROUNDS rounds per server"
@@ -86,7 +90,7 @@ close_all() {
 one_round() { # TARGET TAG FIRST LAST
     local target=$1 tag=$2 c0 c1 res
     c0=$(cpu_ticks "$target") || return 1
-    res=$(lab_rpc v "{W, L} = stream_setup:round($(erl_list v "$3" "$4"), <<\"$target.test\">>, $CONCURRENCY),
+    res=$(lab_rpc v "{W, L} = stream_setup:round($(erl_list v "$3" "$4"), <<\"${DOMAIN[$target]}\">>, $CONCURRENCY),
                       lists:flatten(io_lib:format(\"~b ~w\", [W, L]))") || return 1
     c1=$(cpu_ticks "$target") || return 1
     res=${res//\"/}

@@ -103,7 +103,17 @@ log_line(Event) ->
 %% so one record is always one line and nothing reaches a terminal raw.
 -spec text_escape(binary() | string()) -> binary().
 text_escape(S) when is_list(S) -> text_escape(unicode:characters_to_binary(S));
-text_escape(Bin) when is_binary(Bin) -> iolist_to_binary(text_esc(Bin)).
+text_escape(Bin) when is_binary(Bin) ->
+    case text_plain(Bin) of
+        true -> Bin;
+        false -> iolist_to_binary(text_esc(Bin))
+    end.
+
+%% Nearly every name is plain ASCII with no backslash: one scan, no copy
+%% (the export of 10,000 violators spends its time here otherwise).
+text_plain(<<C, R/binary>>) when C >= 16#20, C < 16#7f, C =/= $\\ -> text_plain(R);
+text_plain(<<>>) -> true;
+text_plain(_) -> false.
 
 text_esc(<<>>) -> [];
 text_esc(<<$\\, Rest/binary>>) -> [<<"\\x5c">> | text_esc(Rest)];
@@ -154,7 +164,16 @@ key(K) when is_atom(K) -> atom_to_binary(K);
 key(K) when is_binary(K) -> K;
 key(K) -> iolist_to_binary(io_lib:format("~0p", [K])).
 
-jstr(B) -> [$", jesc(B), $"].
+jstr(B) ->
+    case json_plain(B) of
+        true -> [$", B, $"];
+        false -> [$", jesc(B), $"]
+    end.
+
+%% As text_plain/1: most strings need no escape, and then cost one scan.
+json_plain(<<C, R/binary>>) when C >= 16#20, C < 16#7f, C =/= $", C =/= $\\ -> json_plain(R);
+json_plain(<<>>) -> true;
+json_plain(_) -> false.
 
 jesc(<<>>) -> [];
 jesc(<<$", R/binary>>) -> [<<"\\\"">> | jesc(R)];
@@ -177,5 +196,16 @@ jesc(<<_, R/binary>>) -> [<<"\\ufffd">> | jesc(R)].
 iso8601(undefined) -> <<"-">>;
 iso8601(Secs) when is_integer(Secs) ->
     {{Y, Mo, D}, {H, Mi, S}} = calendar:system_time_to_universal_time(Secs, second),
-    iolist_to_binary(io_lib:format("~4..0b-~2..0b-~2..0bT~2..0b:~2..0b:~2..0bZ",
-                                   [Y, Mo, D, H, Mi, S])).
+    %% Built, not io_lib:format'ed: an export of 10,000 rows formats 20,000
+    %% of these, and the format string was half of its time.
+    <<(digits(Y, 4))/binary, $-, (digits(Mo, 2))/binary, $-, (digits(D, 2))/binary, $T,
+      (digits(H, 2))/binary, $:, (digits(Mi, 2))/binary, $:, (digits(S, 2))/binary, $Z>>.
+
+%% N in decimal, zero-padded to Width digits (never cut: year 10000 stays
+%% readable).
+digits(N, Width) ->
+    B = integer_to_binary(N),
+    case Width - byte_size(B) of
+        Pad when Pad > 0 -> <<(binary:copy(<<$0>>, Pad))/binary, B/binary>>;
+        _ -> B
+    end.

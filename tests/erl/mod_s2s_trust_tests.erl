@@ -98,7 +98,20 @@ text_escape_test_() ->
      ?_assertEqual(<<"\\x5c">>, mod_s2s_trust_format:text_escape(<<"\\">>)),
      ?_assertEqual(<<"bücher.test"/utf8>>, mod_s2s_trust_format:text_escape(<<"bücher.test"/utf8>>)),
      ?_assertEqual(<<"\\xff\\xfe">>, mod_s2s_trust_format:text_escape(<<255, 254>>)),
-     ?_assertEqual(<<"\\xc2\\x85">>, mod_s2s_trust_format:text_escape(<<16#85/utf8>>))].
+     ?_assertEqual(<<"\\xc2\\x85">>, mod_s2s_trust_format:text_escape(<<16#85/utf8>>)),
+     %% the plain fast path ends where escaping starts: DEL, and a last byte
+     ?_assertEqual(<<"a\\x7f">>, mod_s2s_trust_format:text_escape(<<"a", 127>>)),
+     ?_assertEqual(<<"ab\\x00">>, mod_s2s_trust_format:text_escape(<<"ab", 0>>))].
+
+iso8601_test_() ->
+    At = fun(DateTime) -> calendar:datetime_to_gregorian_seconds(DateTime) - 62167219200 end,
+    F = fun mod_s2s_trust_format:iso8601/1,
+    [?_assertEqual(<<"1970-01-01T00:00:00Z">>, F(0)),
+     ?_assertEqual(<<"2025-11-24T16:00:00Z">>, F(1764000000)),
+     ?_assertEqual(<<"0999-01-02T03:04:05Z">>, F(At({{999, 1, 2}, {3, 4, 5}}))),
+     ?_assertEqual(<<"9999-12-31T23:59:59Z">>, F(At({{9999, 12, 31}, {23, 59, 59}}))),
+     ?_assertEqual(<<"10000-01-01T00:00:00Z">>, F(At({{10000, 1, 1}, {0, 0, 0}}))),
+     ?_assertEqual(<<"-">>, F(undefined))].
 
 json_test_() ->
     J = fun mod_s2s_trust_format:json/1,
@@ -106,7 +119,9 @@ json_test_() ->
      ?_assertEqual(<<"\"q\\\"b\\\\n\\n\\u0000\\u001b\"">>, J(<<"q\"b\\n\n", 0, 27>>)),
      ?_assertEqual(<<"\"\\ufffd\"">>, J(<<255>>)),
      ?_assertEqual(<<"\"\\u2028\"">>, J(<<16#2028/utf8>>)),
-     ?_assertEqual(<<"\"bücher\""/utf8>>, J(<<"bücher"/utf8>>))].
+     ?_assertEqual(<<"\"bücher\""/utf8>>, J(<<"bücher"/utf8>>)),
+     ?_assertEqual(<<"\"a\\u007f\"">>, J(<<"a", 127>>)),
+     ?_assertEqual(<<"\"plain.test\"">>, J(<<"plain.test">>))].
 
 json_export_is_one_valid_document_test() ->
     Evil = <<"x\"}, {\"domain\": \"forged", 10>>,
