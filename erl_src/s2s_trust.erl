@@ -72,7 +72,19 @@
                               security_level := 0..5,
                               require_server_auth_eku := boolean(),
                               insecure_allow_cn_id := boolean(),
-                              verification_time := integer() | undefined}}.
+                              verification_time := integer() | undefined},
+                  %% the verdict cache (verify/3, verify_batch/2); capacity 0:
+                  %% off; entries, bytes and the counters stay 0 until the
+                  %% store's first cached verification allocates it
+                  verdict_cache := #{capacity := non_neg_integer(),
+                                     entries := non_neg_integer(),
+                                     bytes := non_neg_integer(),
+                                     ttl := non_neg_integer(),
+                                     hits := non_neg_integer(),
+                                     misses := non_neg_integer(),
+                                     inserts := non_neg_integer(),
+                                     evictions := non_neg_integer(),
+                                     expired := non_neg_integer()}}.
 
 -type probe_status() :: bad_address | connect_failed | timeout | closed | protocol
                       | no_starttls | too_large | tls_failed | no_certificate | internal.

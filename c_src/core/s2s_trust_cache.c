@@ -235,6 +235,23 @@ void s2s_trust_cache_stats(s2s_trust_cache_t *c, s2s_trust_cache_stats_t *st)
     }
 }
 
+void s2s_trust_cache_stats_of(const s2s_trust_store_t *store, s2s_trust_cache_stats_t *st)
+{
+    s2s_trust_store_ext_t *ext = s2s_trust_store_ext(store);
+    const s2s_trust_policy_t *policy = s2s_trust_store_policy(store);
+
+    if (ext != NULL) {
+        s2s_trust_cache_stats((s2s_trust_cache_t *)ext, st);
+        return;
+    }
+    memset(st, 0, sizeof *st);
+    if (policy->verdict_cache_size == 0 || policy->verdict_cache_ttl == 0)
+        return;
+    st->capacity = (policy->verdict_cache_size + S2S_TRUST_CACHE_WAYS - 1) / S2S_TRUST_CACHE_WAYS *
+                   S2S_TRUST_CACHE_WAYS;
+    st->ttl = policy->verdict_cache_ttl;
+}
+
 s2s_trust_cache_t *s2s_trust_cache_of(const s2s_trust_store_t *store)
 {
     s2s_trust_store_ext_t *ext = s2s_trust_store_ext(store);

@@ -46,6 +46,16 @@
     ATOM(require_server_auth_eku) \
     ATOM(insecure_allow_cn_id)  \
     ATOM(verification_time)     \
+    ATOM(verdict_cache)         \
+    ATOM(capacity)              \
+    ATOM(entries)               \
+    ATOM(bytes)                 \
+    ATOM(ttl)                   \
+    ATOM(hits)                  \
+    ATOM(misses)                \
+    ATOM(inserts)               \
+    ATOM(evictions)             \
+    ATOM(expired)               \
     /* explain/3 */             \
     ATOM(reason)                \
     ATOM(domain)                \

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nif/s2s_trust_atoms.h"
+#include "core/s2s_trust_cache.h"
 #include "core/s2s_trust_config.h"
 #include "core/s2s_trust_error.h"
 #include "nif/s2s_trust_nif_util.h"
@@ -201,8 +202,9 @@ ERL_NIF_TERM s2s_trust_info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
 {/* (Store) */
     const s2s_trust_store_t *store;
     s2s_trust_store_info_t info;
-    ERL_NIF_TERM k[9], v[9], sources;
-    size_t n = 0, i;
+    s2s_trust_cache_stats_t cache;
+    ERL_NIF_TERM k[10], v[10], ck[9], cv[9], sources;
+    size_t n = 0, cn = 0, i;
 
     (void)argc;
     if (!s2s_trust_nif_get_store(env, argv[0], &store))
@@ -234,5 +236,27 @@ ERL_NIF_TERM s2s_trust_info_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     v[n++] = sources;
     k[n] = ATOM_(policy);
     v[n++] = info.policy ? policy_map(env, info.policy) : enif_make_new_map(env);
+
+    s2s_trust_cache_stats_of(store, &cache);
+    ck[cn] = ATOM_(capacity);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.capacity);
+    ck[cn] = ATOM_(entries);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.entries);
+    ck[cn] = ATOM_(bytes);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.bytes);
+    ck[cn] = ATOM_(ttl);
+    cv[cn++] = enif_make_uint(env, cache.ttl);
+    ck[cn] = ATOM_(hits);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.hits);
+    ck[cn] = ATOM_(misses);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.misses);
+    ck[cn] = ATOM_(inserts);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.inserts);
+    ck[cn] = ATOM_(evictions);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.evictions);
+    ck[cn] = ATOM_(expired);
+    cv[cn++] = enif_make_uint64(env, (ErlNifUInt64)cache.expired);
+    k[n] = ATOM_(verdict_cache);
+    v[n++] = s2s_trust_make_map(env, ck, cv, cn);
     return s2s_trust_make_map(env, k, v, n);
 }

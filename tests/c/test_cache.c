@@ -360,6 +360,12 @@ void test_cache_bypass_and_off(void)
 
     if (off == NULL || off_ttl == NULL || on == NULL || reloaded == NULL)
         goto done;
+    /* Stats without creating: the policy's capacity, nothing allocated. */
+    s2s_trust_cache_stats_of(on, &st0);
+    CHECK(st0.capacity == 16 && st0.ttl == 5 && st0.bytes == 0 && st0.entries == 0);
+    CHECK(s2s_trust_store_ext(on) == NULL);
+    s2s_trust_cache_stats_of(off_ttl, &st0);
+    CHECK(st0.capacity == 0 && st0.bytes == 0);
     CHECK(s2s_trust_cache_of(off) == NULL && s2s_trust_cache_of(off_ttl) == NULL);
     CHECK(verify_cached_file(off, "good.pem", "good.test") == S2S_TRUST_OK);
     CHECK(verify_cached_file(off, "expired.pem", "expired.test") == S2S_TRUST_EXPIRED);
@@ -392,6 +398,9 @@ void test_cache_bypass_and_off(void)
 
     /* A reload is a new store, hence an empty cache. */
     CHECK(verify_cached_file(on, "good.pem", "good.test") == S2S_TRUST_OK);
+    s2s_trust_cache_stats_of(on, &st0);
+    s2s_trust_cache_stats(s2s_trust_cache_of(on), &st1);
+    CHECK(st0.bytes > 0 && memcmp(&st0, &st1, sizeof st0) == 0);
     CHECK(s2s_trust_cache_of(reloaded) != s2s_trust_cache_of(on));
     s2s_trust_cache_stats(s2s_trust_cache_of(reloaded), &st1);
     CHECK(st1.entries == 0 && st1.hits == 0);

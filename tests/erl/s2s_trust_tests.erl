@@ -47,6 +47,7 @@ s2s_trust_test_() ->
               {"explain garbage", ?_test(explain_garbage(Ctx))},
               {"info counts and policy", ?_test(info_counts_and_policy(Ctx))},
               {"info custom policy", ?_test(info_custom_policy(Ctx))},
+              {"info verdict cache", ?_test(info_verdict_cache(Ctx))},
               {"open default", ?_test(open_default(Ctx))},
               {"open errors", ?_test(open_errors(Ctx))},
               {"open accepts filename forms", ?_test(open_accepts_filename_forms(Ctx))},
@@ -402,6 +403,28 @@ info_counts_and_policy(#{pki := Pki, cfgs := Cfgs} = Ctx) ->
     {ok, S2} = s2s_trust:open(maps:get(base, Cfgs)),
     #{generation := Gen2} = s2s_trust:info(S2),
     ?assert(Gen2 > Gen).
+
+%% What the cache holds and did, as an operator (and bench/domains.sh) reads it.
+info_verdict_cache(#{tmp := Tmp, pki := Pki} = Ctx) ->
+    {ok, S} = s2s_trust:open(write_cfg(Tmp, "cache", base_lines(Pki) ++ ["verdict_cache_size = 13;"])),
+    %% 13 rounds up to whole 8-way sets; nothing allocated before first use
+    ?assertMatch(#{verdict_cache := #{capacity := 16, entries := 0, bytes := 0, ttl := 600,
+                                      hits := 0, misses := 0}}, s2s_trust:info(S)),
+    Leaf = leaf(Ctx, "good"),
+    ?assertEqual(ok, s2s_trust:verify(S, "good.test", Leaf)),
+    ?assertEqual(ok, s2s_trust:verify(S, "good.test", Leaf)),
+    ?assertEqual([ok, {error, name_mismatch}], s2s_trust:verify_batch(S, [{<<"good.test">>, Leaf},
+                                                                         {<<"other.test">>, Leaf}])),
+    #{verdict_cache := C} = s2s_trust:info(S),
+    ?assertMatch(#{entries := 2, hits := 2, misses := 2, inserts := 2, evictions := 0}, C),
+    ?assert(maps:get(bytes, C) >= 16 * 64),
+    %% explain/3 never uses the cache
+    _ = s2s_trust:explain(S, "good.test", Leaf),
+    ?assertEqual(C, maps:get(verdict_cache, s2s_trust:info(S))),
+    {ok, Off} = s2s_trust:open(write_cfg(Tmp, "nocache", base_lines(Pki) ++ ["verdict_cache_size = 0;"])),
+    ?assertEqual(ok, s2s_trust:verify(Off, "good.test", Leaf)),
+    ?assertMatch(#{verdict_cache := #{capacity := 0, entries := 0, hits := 0, misses := 0}},
+                 s2s_trust:info(Off)).
 
 info_custom_policy(#{tmp := Tmp, pki := Pki}) ->
     Cfg = write_cfg(Tmp, "policy",
