@@ -85,5 +85,5 @@ bench-profile: $(BENCH_DIR)/profile_core
 	    | sed 's/$$/  [S2S_TRUST_NO_SIG_SHORTCUT=1]/' || exit 1; \
 	  $(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/$$f 1 cached || exit 1; \
 	done
-	@echo "== the verdict cache past its bound (default 10,000 entries) =="
+	@echo "== the verdict cache past its bound (default 10,000 verdicts: 20,000 slots) =="
 	$(BENCH_DIR)/profile_core $(BENCH_DIR)/pki/ec 0 fill

@@ -3,8 +3,8 @@
 # (default 10,000) in one real ejabberd with mod_s2s_trust, through the
 # module's own code (bench/domains_run.erl runs inside the node):
 #
-#   verdict cache   N leaves verified once uncached, once cached (batches of
-#                   100); the beam's RSS growth over the uncached pass
+#   verdict cache   N leaves verified twice (batches of 100): rates, entries,
+#                   bytes, second-pass hits and misses (s2s_trust:info/1)
 #   violators list  N refusals recorded as a real one is; per row: Mnesia RAM,
 #                   disk (after a log dump), recency index, log throttle
 #   commands        s2s_trust_violators and s2s_trust_export (markdown, json)

@@ -235,6 +235,16 @@ void s2s_trust_cache_stats(s2s_trust_cache_t *c, s2s_trust_cache_stats_t *st)
     }
 }
 
+/* Two slots per verdict the policy asks to keep. An 8-way set-associative
+ * table fills unevenly: at one slot per verdict some sets overflow while
+ * others sit empty, and peers that take turns in an overflowing set evict
+ * each other every time (measured: 10,000 peer domains cycling through a
+ * 10,000-slot table hit 45% of the time; through 20,000 slots, 94%). */
+static size_t slots_for(size_t verdicts)
+{
+    return (2 * verdicts + S2S_TRUST_CACHE_WAYS - 1) / S2S_TRUST_CACHE_WAYS * S2S_TRUST_CACHE_WAYS;
+}
+
 void s2s_trust_cache_stats_of(const s2s_trust_store_t *store, s2s_trust_cache_stats_t *st)
 {
     s2s_trust_store_ext_t *ext = s2s_trust_store_ext(store);
@@ -247,8 +257,7 @@ void s2s_trust_cache_stats_of(const s2s_trust_store_t *store, s2s_trust_cache_st
     memset(st, 0, sizeof *st);
     if (policy->verdict_cache_size == 0 || policy->verdict_cache_ttl == 0)
         return;
-    st->capacity = (policy->verdict_cache_size + S2S_TRUST_CACHE_WAYS - 1) / S2S_TRUST_CACHE_WAYS *
-                   S2S_TRUST_CACHE_WAYS;
+    st->capacity = slots_for(policy->verdict_cache_size);
     st->ttl = policy->verdict_cache_ttl;
 }
 
@@ -263,7 +272,7 @@ s2s_trust_cache_t *s2s_trust_cache_of(const s2s_trust_store_t *store)
     policy = s2s_trust_store_policy(store);
     if (policy->verdict_cache_size == 0 || policy->verdict_cache_ttl == 0)
         return NULL;
-    c = s2s_trust_cache_new(policy->verdict_cache_size, policy->verdict_cache_ttl);
+    c = s2s_trust_cache_new(slots_for(policy->verdict_cache_size), policy->verdict_cache_ttl);
     if (c == NULL)
         return NULL; /* out of memory: verify uncached, try again next time */
     ext = s2s_trust_store_ext_attach(store, &c->ext);

@@ -85,12 +85,14 @@ bool s2s_trust_cache_may_keep(int verdict);
 void s2s_trust_cache_stats(s2s_trust_cache_t *cache, s2s_trust_cache_stats_t *stats);
 
 /* The stats of the store's cache, without creating it: before the store's
- * first cached verification (or with the cache off) only capacity and ttl
- * are set, from the policy (0 when off), and nothing is allocated yet. */
+ * first cached verification (or with the cache off) only capacity (the
+ * slots it will have) and ttl are set, from the policy (0 when off), and
+ * nothing is allocated yet. */
 void s2s_trust_cache_stats_of(const s2s_trust_store_t *store, s2s_trust_cache_stats_t *stats);
 
-/* The store's cache, created on first use from its policy
- * (verdict_cache_size, verdict_cache_ttl); NULL when the cache is off. */
+/* The store's cache, created on first use from its policy: two slots per
+ * verdict_cache_size (rounded up to whole sets; why in the .c), and
+ * verdict_cache_ttl; NULL when the cache is off. */
 s2s_trust_cache_t *s2s_trust_cache_of(const s2s_trust_store_t *store);
 
 /* s2s_trust_verify_chain without details, through the store's cache. */

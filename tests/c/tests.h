@@ -46,6 +46,7 @@
     X(test_cache_windows_follow_certificate_times) \
     X(test_cache_time_checks_bite_at_the_edge)    \
     X(test_cache_verify_equivalence)              \
+    X(test_cache_holds_its_size)                  \
     X(test_cache_bypass_and_off)                  \
     X(test_cache_threads)                         \
     X(test_cache_fuzz_corpus_equivalence)         \
