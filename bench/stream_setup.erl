@@ -33,7 +33,8 @@ ping(From, To) ->
     Self = self(),
     Ref = make_ref(),
     El = fxml_stream:parse_element(
-           <<"<iq xmlns='jabber:client' type='get' from='", From/binary, "' to='", To/binary,
+           <<"<iq xmlns='jabber:client' type='get' id='", (integer_to_binary(erlang:unique_integer([positive])))/binary,
+             "' from='", From/binary, "' to='", To/binary,
              "'><ping xmlns='urn:xmpp:ping'/></iq>">>),
     IQ = xmpp:decode(El),
     T0 = erlang:monotonic_time(microsecond),

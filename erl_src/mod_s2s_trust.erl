@@ -290,7 +290,9 @@ restore_external(State) ->
 has_xmpp_addr(#{server_host := Host} = State) ->
     case {peer_chain(State), mod_s2s_trust_store:of_host(Host)} of
         {[_ | _] = Chain, Store} when Store =/= undefined ->
-            {_, #{names := Names}} = s2s_trust:explain(Store, <<"invalid.invalid">>, Chain),
+            %% The leaf's names only: nothing verified here (the auth
+            %% result hook judges the stream in full).
+            {_, #{names := Names}} = s2s_trust:describe(Store, <<"invalid.invalid">>, Chain),
             lists:any(fun(#{type := T}) -> T =:= ?XMPP_ADDR_NAME end, Names);
         _ ->
             false
@@ -523,8 +525,10 @@ judge(Host, RServer, Chain) ->
         undefined ->
             {{error, no_trust_store}, #{detail => <<"no trust store is loaded">>}};
         Store ->
-            {Verdict, Details} = s2s_trust:explain(Store, RServer, Chain),
-            {Verdict, Details}
+            %% Through the verdict cache (a peer's inbound and outbound
+            %% streams, and its reconnections, cost one verification);
+            %% full details for a refusal, the leaf's for an acceptance.
+            s2s_trust:check(Store, RServer, Chain)
     end.
 
 %% The peer's certificate from the stream's socket: [Der] or [] when there

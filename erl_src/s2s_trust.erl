@@ -18,7 +18,7 @@
 %%% was wrong (format_error/2).
 -module(s2s_trust).
 
--export([open/1, open/2, verify/3, verify_batch/2, explain/3, info/1, reasons/0,
+-export([open/1, open/2, verify/3, verify_batch/2, explain/3, check/3, describe/3, info/1, reasons/0,
          format_reason/1, format_error/2, probe/5, probe/6, learn_examine/2]).
 
 -export_type([store/0, reason/0, verdict/0, details/0, info/0, probe_info/0,
@@ -245,6 +245,31 @@ explain(Store, Domain, Chain) ->
     Args = [Store, Domain, Chain],
     case to_binary(Domain) of
         {ok, D} -> ?NIF_CALL(s2s_trust_nif:explain_nif(Store, D, Chain), Args);
+        error -> ?BADARG(2, "expected a domain (binary or string)", Args)
+    end.
+
+%% verify/3 (through the verdict cache) with the details a record of the
+%% verdict needs: when accepted, the leaf's facts only (subject, issuer,
+%% dates, names, matched_by; `chain` is [] since no chain was described);
+%% when refused, explain/3's full details of a fresh verification, whose
+%% verdict is the one returned. What the module asks on every stream.
+-spec check(store(), domain(), [der()]) -> {ok | {error, verdict()}, details()}.
+check(Store, Domain, Chain) ->
+    Args = [Store, Domain, Chain],
+    case to_binary(Domain) of
+        {ok, D} -> ?NIF_CALL(s2s_trust_nif:check_nif(Store, D, Chain), Args);
+        error -> ?BADARG(2, "expected a domain (binary or string)", Args)
+    end.
+
+%% The leaf's facts, nothing verified: {ok, Details} when the leaf parses
+%% (matched_by says whether one of its identities names Domain), else the
+%% verdict the verifier would give these bytes before any verification
+%% (no_certificate, too_long, malformed) with its detail.
+-spec describe(store(), domain(), [der()]) -> {ok | {error, verdict()}, details()}.
+describe(Store, Domain, Chain) ->
+    Args = [Store, Domain, Chain],
+    case to_binary(Domain) of
+        {ok, D} -> ?NIF_CALL(s2s_trust_nif:describe_nif(Store, D, Chain), Args);
         error -> ?BADARG(2, "expected a domain (binary or string)", Args)
     end.
 

@@ -12,10 +12,10 @@
 -module(s2s_trust_nif).
 
 -export([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
-         reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
+         check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
 
 -nifs([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
-       reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
+       check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2]).
 
 -on_load(init/0).
 
@@ -71,6 +71,12 @@ verify_batch_nif(_Store, _Batch) -> erlang:nif_error(not_loaded).
 
 -spec explain_nif(reference(), binary(), [binary()]) -> {ok | {error, atom()}, map()}.
 explain_nif(_Store, _Domain, _Chain) -> erlang:nif_error(not_loaded).
+
+-spec check_nif(reference(), binary(), [binary()]) -> {ok | {error, atom()}, map()}.
+check_nif(_Store, _Domain, _Chain) -> erlang:nif_error(not_loaded).
+
+-spec describe_nif(reference(), binary(), [binary()]) -> {ok | {error, atom()}, map()}.
+describe_nif(_Store, _Domain, _Chain) -> erlang:nif_error(not_loaded).
 
 -spec reasons_nif() -> [{atom(), binary()}].
 reasons_nif() -> erlang:nif_error(not_loaded).

@@ -1,6 +1,8 @@
 /* s2s_trust_verify.c - see s2s_trust_verify.h */
 #include "core/s2s_trust_verify.h"
 
+#include "core/s2s_trust_describe.h"
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,53 +83,11 @@ void s2s_trust_time_string(const ASN1_TIME *t, char out[32])
         strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-typedef struct {
-    s2s_trust_details_t *d;
-    bool oom;
-} names_ctx_t;
-
-static void collect_name(void *arg, s2s_trust_id_type_t type, const unsigned char *value, size_t len)
-{
-    names_ctx_t *nc = arg;
-    s2s_trust_details_t *d = nc->d;
-    s2s_trust_name_t *grown;
-    unsigned char *copy;
-
-    if (nc->oom)
-        return;
-    grown = realloc(d->names, (d->name_count + 1) * sizeof *grown);
-    copy = malloc(len + 1);
-    if (grown != NULL)
-        d->names = grown;
-    if (grown == NULL || copy == NULL) {
-        free(copy);
-        nc->oom = true;
-        return;
-    }
-    memcpy(copy, value, len);
-    copy[len] = '\0';
-    d->names[d->name_count].type = type;
-    d->names[d->name_count].value = copy;
-    d->names[d->name_count].len = len;
-    d->name_count++;
-}
-
 /* Fill what describes the leaf and the built chain. -1 only on OOM. */
 static int describe(s2s_trust_details_t *d, X509 *leaf, X509_STORE_CTX *ctx)
 {
-    names_ctx_t nc = { d, false };
-
-    if (leaf != NULL) {
-        d->subject = s2s_trust_name_string(X509_get_subject_name(leaf));
-        d->issuer = s2s_trust_name_string(X509_get_issuer_name(leaf));
-        if (d->subject == NULL || d->issuer == NULL)
-            return -1;
-        s2s_trust_time_string(X509_get0_notBefore(leaf), d->not_before);
-        s2s_trust_time_string(X509_get0_notAfter(leaf), d->not_after);
-        s2s_trust_identity_list(leaf, collect_name, &nc);
-        if (nc.oom)
-            return -1;
-    }
+    if (leaf != NULL && s2s_trust_details_leaf(d, leaf) != 0)
+        return -1;
     if (ctx != NULL) {
         STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
         int n = sk_X509_num(chain);

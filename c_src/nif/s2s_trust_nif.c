@@ -54,6 +54,9 @@ static ErlNifFunc nif_funcs[] = {
     {"verify_nif", 3, s2s_trust_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"verify_batch_nif", 2, s2s_trust_verify_batch_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"explain_nif", 3, s2s_trust_explain_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    {"check_nif", 3, s2s_trust_check_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    /* Parses the leaf only, but a leaf can be 32 KiB of names. */
+    {"describe_nif", 3, s2s_trust_describe_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"reasons_nif", 0, s2s_trust_reasons_nif, 0},
 };
 

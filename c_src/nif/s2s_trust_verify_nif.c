@@ -1,5 +1,5 @@
 /*
- * s2s_trust_verify_nif.c - verify, verify_batch, explain, reasons.
+ * s2s_trust_verify_nif.c - verify, verify_batch, explain, check, describe, reasons.
  *
  * Two kinds of input meet here, and they are treated differently
  * (docs style 7.4):
@@ -18,6 +18,7 @@
 
 #include "nif/s2s_trust_atoms.h"
 #include "core/s2s_trust_cache.h"
+#include "core/s2s_trust_describe.h"
 #include "core/s2s_trust_identity.h"
 #include "nif/s2s_trust_nif_util.h"
 #include "core/s2s_trust_verdict.h"
@@ -259,8 +260,12 @@ static ERL_NIF_TERM details_map(ErlNifEnv *env, const s2s_trust_details_t *d, in
     return s2s_trust_make_map(env, k, v, n);
 }
 
-ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{/* (Store, Domain, [Der]) */
+typedef int (*details_fn_t)(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
+                            const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *details);
+
+/* (Store, Domain, [Der]) -> {Verdict, Details} through `fn`. */
+static ERL_NIF_TERM with_details(ErlNifEnv *env, const ERL_NIF_TERM argv[], details_fn_t fn)
+{
     const s2s_trust_store_t *store;
     ErlNifBinary domain;
     chain_t chain;
@@ -269,7 +274,6 @@ ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     ERL_NIF_TERM ret;
     int rc;
 
-    (void)argc;
     if (!s2s_trust_nif_get_store(env, argv[0], &store))
         return EXCP_BADARG_N(env, 0, "expected a store");
     if (!enif_inspect_binary(env, argv[1], &domain))
@@ -278,7 +282,9 @@ ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
         return EXCP_BADARG_N(env, 2, why);
 
     memset(&details, 0, sizeof details);
-    rc = run_verify(store, &domain, &chain, &details);
+    s2s_trust_ssl_err_clear();
+    rc = fn(store, (const char *)domain.data, domain.size, chain.der, chain.n, &details);
+    s2s_trust_ssl_err_clear();
     if (rc == -1)
         ret = EXCP_ERROR(env, "s2s_trust_verify_chain: out of memory");
     else
@@ -286,6 +292,28 @@ ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
                                details_map(env, &details, rc, chain.presented));
     s2s_trust_details_free(&details);
     return ret;
+}
+
+/* A fresh verification with every detail; never the verdict cache. */
+ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    return with_details(env, argv, s2s_trust_verify_chain);
+}
+
+/* The verdict through the cache; the leaf's facts when accepted, a fresh
+ * verification's details when refused (s2s_trust_describe.h). */
+ERL_NIF_TERM s2s_trust_check_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    return with_details(env, argv, s2s_trust_check_chain);
+}
+
+/* The leaf's facts, nothing verified. */
+ERL_NIF_TERM s2s_trust_describe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argc;
+    return with_details(env, argv, s2s_trust_describe_leaf);
 }
 
 ERL_NIF_TERM s2s_trust_reasons_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])

@@ -50,6 +50,9 @@
     X(test_cache_bypass_and_off)                  \
     X(test_cache_threads)                         \
     X(test_cache_fuzz_corpus_equivalence)         \
+    X(test_describe_matches_explain)              \
+    X(test_check_same_verdicts_as_explain)        \
+    X(test_describe_hostile_bytes)                \
     X(test_presig_pairs_recorded)                 \
     X(test_presig_equivalent_on_the_pki)          \
     X(test_presig_checks_still_bite)              \

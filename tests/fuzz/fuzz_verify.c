@@ -1,5 +1,5 @@
 /*
- * fuzz_verify.c - peer bytes -> s2s_trust_verify_chain.
+ * fuzz_verify.c - peer bytes -> s2s_trust_verify_chain (and describe, check).
  *
  * Input framing (tests/fuzz/mkseeds.py writes it):
  *   u8 L, L bytes of domain (UTF-8 or anything),
@@ -33,6 +33,7 @@
 #include "fuzz.h"
 #include "core/s2s_trust_config.h"
 #include "core/s2s_trust_store.h"
+#include "core/s2s_trust_describe.h"
 #include "core/s2s_trust_verify.h"
 
 #define MAX_CERTS 12
@@ -187,6 +188,25 @@ int FuzzerTestOneInput(const uint8_t *buf, size_t len)
         FUZZ_CHECK(explained == plain, "store %d: verify says %s (%d), explain says %s (%d)", s,
                    s2s_trust_verdict_name(plain), plain, s2s_trust_verdict_name(explained), explained);
         check_details(&d, explained, n, norm, norm_ok, policy->insecure_allow_cn_id);
+
+        /* describe refuses only what the verifier refuses before verifying,
+         * with the same verdict; on an accepted chain it names the same
+         * match. check gives the verifier's verdict. */
+        {
+            s2s_trust_details_t dd, cd;
+            int described = s2s_trust_describe_leaf(stores[s], domain, dlen, der, n, &dd);
+            int checked = s2s_trust_check_chain(stores[s], domain, dlen, der, n, &cd);
+
+            fuzz_check_err_queue("s2s_trust_describe_leaf / s2s_trust_check_chain");
+            FUZZ_CHECK(described >= 0 && (described == S2S_TRUST_OK || described == plain),
+                       "store %d: describe says %d, verify %d", s, described, plain);
+            FUZZ_CHECK(plain != S2S_TRUST_OK || (described == S2S_TRUST_OK && dd.matched_by == d.matched_by),
+                       "store %d: accepted, but describe says %d matched by %d (explain: %d)", s, described,
+                       dd.matched_by, d.matched_by);
+            FUZZ_CHECK(checked == plain, "store %d: check says %d, verify %d", s, checked, plain);
+            s2s_trust_details_free(&dd);
+            s2s_trust_details_free(&cd);
+        }
 
         if (n == 0)
             FUZZ_CHECK(plain == S2S_TRUST_NO_CERTIFICATE, "no certificate gave %d", plain);
