@@ -27,7 +27,8 @@
 #
 # Usage: bash bench/streams.sh [ROUNDS] [DOMAINS] [CONCURRENCY]
 # (make bench-streams; env LAB_DIR, BENCH_STREAMS_OUT for the raw lines;
-# BENCH_STREAMS_TRACE=1 adds one traced round: bench/hook_time.erl).
+# BENCH_STREAMS_TRACE=1 adds one traced round: bench/hook_time.erl;
+# BENCH_STREAMS_MSACC=1 one round per target under msacc).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 : "${LAB_DIR:=/tmp/s2s-bench-streams}"
@@ -69,6 +70,9 @@ printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n%s\n' "$cache_li
 chmod -R a+rX "$TRUST"
 
 common=(starttls=required dialback=yes nowait)
+# BENCH_STREAMS_ERL_OPTIONS: emulator flags for both targets alike (for
+# instance "+sbwtdcpu none": dirty schedulers that do not spin when idle).
+[ -n "${BENCH_STREAMS_ERL_OPTIONS:-}" ] && common+=("cfg=ERL_OPTIONS=\"\$ERL_OPTIONS $BENCH_STREAMS_ERL_OPTIONS\"")
 lab_ejabberd_start a trust.test 127.0.0.101 a "${common[@]}" code="$LAB_REPO" code="$OUT/code/hook_time" \
     modules="mod_s2s_trust: {trust_config: \"$TRUST/trust.conf\"}" || exit 1
 lab_ejabberd_start b stock.test 127.0.0.102 b "${common[@]}" || exit 1
@@ -135,6 +139,20 @@ if [ "${BENCH_STREAMS_TRACE:-0}" = 1 ]; then
     RAW=$RAW.traced one_round a traced 1 "$DOMAINS" || exit 1
     echo "== one traced round to a: wall time per call of the module's functions =="
     lab_rpc a 'hook_time:stop()'
+fi
+if [ "${BENCH_STREAMS_MSACC:-0}" = 1 ]; then
+    # One more round to each target under microstate accounting (not
+    # counted above): where each server's threads spent the round, summed
+    # per thread type (scheduler, dirty_cpu_scheduler, ...), in ms.
+    for t in a b; do
+        lab_rpc "$t" 'msacc:start()' >/dev/null || exit 1
+        : >"$RAW.msacc"
+        RAW=$RAW.msacc one_round "$t" msacc 1 "$DOMAINS" || exit 1
+        echo "== microstate accounting of one round on $t (${DOMAIN[$t]}), ms per thread type and state =="
+        lab_rpc "$t" 'msacc:stop(), [{T, maps:filter(fun(_, V) -> V > 0 end,
+                                                      maps:map(fun(_, V) -> V div 1000 end, C))}
+                                      || #{type := T, counters := C} <- msacc:stats(type, msacc:stats())]'
+    done
 fi
 CLK=$(getconf CLK_TCK)
 python3 - "$RAW" "$DOMAINS" "$CLK" <<'PY'

@@ -139,8 +139,9 @@ static bool fresh(const entry_t *e, int64_t now, int64_t mono)
     return e->from <= now && now < e->until && mono < e->mono_expiry;
 }
 
-int s2s_trust_cache_lookup(s2s_trust_cache_t *c, const unsigned char key[S2S_TRUST_CACHE_KEY_LEN],
-                           int64_t now, int64_t mono, int *verdict)
+/* count_miss false: a peek, whose miss the caller's verification counts. */
+static int lookup(s2s_trust_cache_t *c, const unsigned char key[S2S_TRUST_CACHE_KEY_LEN], int64_t now,
+                  int64_t mono, int *verdict, bool count_miss)
 {
     size_t set = set_of(c, key);
     stripe_t *s = stripe_of(c, set);
@@ -163,10 +164,16 @@ int s2s_trust_cache_lookup(s2s_trust_cache_t *c, const unsigned char key[S2S_TRU
     }
     if (hit)
         s->hits++;
-    else
+    else if (count_miss)
         s->misses++;
     pthread_mutex_unlock(&s->lock);
     return hit;
+}
+
+int s2s_trust_cache_lookup(s2s_trust_cache_t *c, const unsigned char key[S2S_TRUST_CACHE_KEY_LEN],
+                           int64_t now, int64_t mono, int *verdict)
+{
+    return lookup(c, key, now, mono, verdict, true);
 }
 
 bool s2s_trust_cache_may_keep(int verdict)
@@ -300,6 +307,20 @@ static int64_t mono_seconds(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec;
+}
+
+int s2s_trust_cache_peek(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
+                         const s2s_trust_der_t *chain, size_t n, int *verdict)
+{
+    s2s_trust_store_ext_t *ext = s2s_trust_store_ext(store);
+    unsigned char key[S2S_TRUST_CACHE_KEY_LEN];
+
+    /* No cache yet (never created here: a peek allocates nothing), or
+     * inputs that are never cached. */
+    if (ext == NULL || !worth_caching(s2s_trust_store_policy(store), domain, domain_len, chain, n) ||
+        s2s_trust_cache_key((s2s_trust_cache_t *)ext, domain, domain_len, chain, n, key) != 0)
+        return 0;
+    return lookup((s2s_trust_cache_t *)ext, key, (int64_t)time(NULL), mono_seconds(), verdict, false);
 }
 
 int s2s_trust_verify_cached(const s2s_trust_store_t *store, const char *domain, size_t domain_len,

@@ -95,6 +95,15 @@ void s2s_trust_cache_stats_of(const s2s_trust_store_t *store, s2s_trust_cache_st
  * verdict_cache_ttl; NULL when the cache is off. */
 s2s_trust_cache_t *s2s_trust_cache_of(const s2s_trust_store_t *store);
 
+/* The store's cached verdict of (domain, chain), if one is held and fresh:
+ * 1 with *verdict, else 0. A hit counts as one; a miss is not counted,
+ * since the caller goes on to s2s_trust_verify_cached, which counts it.
+ * Costs one SHA-256 of the inputs and one set scan, allocates nothing
+ * (no cache yet: 0), so a caller on a latency-sensitive thread can try it
+ * before handing the work elsewhere. */
+int s2s_trust_cache_peek(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
+                         const s2s_trust_der_t *chain, size_t n, int *verdict);
+
 /* s2s_trust_verify_chain without details, through the store's cache. */
 int s2s_trust_verify_cached(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
                             const s2s_trust_der_t *chain, size_t n);

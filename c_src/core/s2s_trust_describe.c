@@ -145,10 +145,21 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
     return S2S_TRUST_OK;
 }
 
+int s2s_trust_describe_accepted(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
+                                const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *d)
+{
+    char line[96];
+    int verdict = s2s_trust_describe_leaf(store, domain, domain_len, chain, n, d);
+
+    if (verdict != S2S_TRUST_OK)
+        return verdict;
+    snprintf(line, sizeof line, "trusted, matched by %s", s2s_trust_id_type_name(d->matched_by));
+    return (d->detail = text(line)) == NULL ? -1 : S2S_TRUST_OK;
+}
+
 int s2s_trust_check_chain(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
                           const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *d)
 {
-    char line[96];
     int verdict = s2s_trust_verify_cached(store, domain, domain_len, chain, n);
 
     if (verdict != S2S_TRUST_OK)
@@ -156,13 +167,10 @@ int s2s_trust_check_chain(const s2s_trust_store_t *store, const char *domain, si
     /* Accepted: these bytes verified for this domain, so the leaf parses
      * and one of its identities names the domain. Should describing them
      * ever say otherwise, a fresh verification has the last word. */
-    verdict = s2s_trust_describe_leaf(store, domain, domain_len, chain, n, d);
+    verdict = s2s_trust_describe_accepted(store, domain, domain_len, chain, n, d);
     if (verdict != S2S_TRUST_OK) {
         s2s_trust_details_free(d);
         return verdict < 0 ? -1 : s2s_trust_verify_chain(store, domain, domain_len, chain, n, d);
     }
-    snprintf(line, sizeof line, "trusted, matched by %s", s2s_trust_id_type_name(d->matched_by));
-    if ((d->detail = text(line)) == NULL)
-        return -1;
     return S2S_TRUST_OK;
 }

@@ -39,6 +39,12 @@ int s2s_trust_details_leaf(s2s_trust_details_t *d, X509 *leaf);
 int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
                             const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *d);
 
+/* s2s_trust_describe_leaf for a chain known to be accepted for `domain`
+ * (a verification or the verdict cache said so), with the detail an
+ * acceptance has: "trusted, matched by ...". */
+int s2s_trust_describe_accepted(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
+                                const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *d);
+
 /* The verdict of s2s_trust_verify_chain, through the verdict cache, with
  * details: when it is S2S_TRUST_OK, the leaf's (s2s_trust_describe_leaf,
  * detail "trusted, matched by ..."); otherwise those of a fresh

@@ -54,9 +54,10 @@ static ErlNifFunc nif_funcs[] = {
     {"verify_nif", 3, s2s_trust_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"verify_batch_nif", 2, s2s_trust_verify_batch_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"explain_nif", 3, s2s_trust_explain_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
-    {"check_nif", 3, s2s_trust_check_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
-    /* Parses the leaf only, but a leaf can be 32 KiB of names. */
-    {"describe_nif", 3, s2s_trust_describe_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    /* On the normal scheduler when the work is a cache hit or a small
+     * leaf's facts, else rescheduled dirty CPU-bound (s2s_trust_verify_nif.c). */
+    {"check_nif", 3, s2s_trust_check_nif, 0},
+    {"describe_nif", 3, s2s_trust_describe_nif, 0},
     {"reasons_nif", 0, s2s_trust_reasons_nif, 0},
 };
 

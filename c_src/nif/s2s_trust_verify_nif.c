@@ -301,21 +301,94 @@ ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
     return with_details(env, argv, s2s_trust_verify_chain);
 }
 
-/* The verdict through the cache; the leaf's facts when accepted, a fresh
- * verification's details when refused (s2s_trust_describe.h). */
-ERL_NIF_TERM s2s_trust_check_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+/*
+ * check and describe are called on every s2s stream, and most of the time
+ * their work is small: a cache hit plus the leaf's facts, or a 2 KiB
+ * leaf's facts. Sending that to a dirty scheduler costs more than the work:
+ * a thread wake-up and, after the job, the dirty scheduler's busy wait,
+ * which on a 2-core server measured as much CPU as the stream's TLS
+ * (docs/performance.md, issue 18). So they run on the normal scheduler
+ * when the bytes are few enough to bound the work well under a
+ * millisecond (one SHA-256 of at most INLINE_BYTES, one parse of a leaf of
+ * at most that size), and reschedule themselves as dirty CPU jobs
+ * otherwise: a verification, a refusal's fresh details, a big leaf.
+ */
+#define INLINE_BYTES 8192
+
+static size_t chain_bytes(const chain_t *chain)
+{
+    size_t total = 0;
+
+    for (size_t i = 0; i < chain->n; i++)
+        total += chain->der[i].len;
+    return total;
+}
+
+static ERL_NIF_TERM check_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
     return with_details(env, argv, s2s_trust_check_chain);
 }
 
-/* The leaf's facts, nothing verified. */
-ERL_NIF_TERM s2s_trust_describe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+static ERL_NIF_TERM describe_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     (void)argc;
     return with_details(env, argv, s2s_trust_describe_leaf);
 }
 
+/* (Store, Domain, [Der]): decoded here to choose; the dirty job decodes
+ * again (cheap) rather than pass pointers across the reschedule. */
+static int decode(ErlNifEnv *env, const ERL_NIF_TERM argv[], const s2s_trust_store_t **store,
+                  ErlNifBinary *domain, chain_t *chain)
+{
+    const char *why = NULL;
+
+    return s2s_trust_nif_get_store(env, argv[0], store) && enif_inspect_binary(env, argv[1], domain) &&
+           get_chain(env, argv[2], chain, &why) == 0;
+}
+
+/* The verdict through the cache; the leaf's facts when accepted, a fresh
+ * verification's details when refused (s2s_trust_describe.h). */
+ERL_NIF_TERM s2s_trust_check_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    const s2s_trust_store_t *store;
+    ErlNifBinary domain;
+    chain_t chain;
+    s2s_trust_details_t details;
+    ERL_NIF_TERM ret;
+    int cached, rc;
+
+    if (decode(env, argv, &store, &domain, &chain) && chain.n > 0 && chain.n == chain.presented &&
+        chain_bytes(&chain) <= INLINE_BYTES &&
+        s2s_trust_cache_peek(store, (const char *)domain.data, domain.size, chain.der, chain.n, &cached) &&
+        cached == S2S_TRUST_OK) {
+        memset(&details, 0, sizeof details);
+        s2s_trust_ssl_err_clear();
+        rc = s2s_trust_describe_accepted(store, (const char *)domain.data, domain.size, chain.der, chain.n,
+                                         &details);
+        s2s_trust_ssl_err_clear();
+        if (rc == S2S_TRUST_OK) {
+            ret = enif_make_tuple2(env, result_term(env, rc), details_map(env, &details, rc, chain.presented));
+            s2s_trust_details_free(&details);
+            return ret;
+        }
+        s2s_trust_details_free(&details); /* out of memory, or bytes that changed their mind: the long way */
+    }
+    /* Bad arguments too: the dirty job raises the badarg naming them. */
+    return enif_schedule_nif(env, "check_nif", ERL_NIF_DIRTY_JOB_CPU_BOUND, check_dirty, argc, argv);
+}
+
+/* The leaf's facts, nothing verified. */
+ERL_NIF_TERM s2s_trust_describe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    const s2s_trust_store_t *store;
+    ErlNifBinary domain;
+    chain_t chain;
+
+    if (decode(env, argv, &store, &domain, &chain) && (chain.n == 0 || chain.der[0].len <= INLINE_BYTES))
+        return with_details(env, argv, s2s_trust_describe_leaf);
+    return enif_schedule_nif(env, "describe_nif", ERL_NIF_DIRTY_JOB_CPU_BOUND, describe_dirty, argc, argv);
+}
 ERL_NIF_TERM s2s_trust_reasons_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {/* () */
     ERL_NIF_TERM list = enif_make_list(env, 0);
