@@ -43,14 +43,18 @@ static int same_leaf_facts(const s2s_trust_details_t *a, const s2s_trust_details
     return 1;
 }
 
-void test_describe_matches_explain(void)
+/* Run `one` on every corpus case with explain's verdict and details. */
+typedef void (*case_fn_t)(s2s_trust_store_t *store, size_t i, const chain_t *chain, int verdict,
+                          const s2s_trust_details_t *explained);
+
+static void each_case(case_fn_t one)
 {
     s2s_trust_store_t *store = test_store("");
 
     if (store == NULL)
         return;
     for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
-        s2s_trust_details_t ex, de;
+        s2s_trust_details_t ex;
         chain_t chain;
         int v;
 
@@ -59,57 +63,60 @@ void test_describe_matches_explain(void)
             continue;
         }
         v = s2s_trust_verify_chain(store, corpus[i].domain, strlen(corpus[i].domain), chain.der, chain.n, &ex);
-        CHECK_MSG(s2s_trust_describe_leaf(store, corpus[i].domain, strlen(corpus[i].domain), chain.der, chain.n,
-                                          &de) == S2S_TRUST_OK,
-                  "%s: describe", corpus[i].file);
-        CHECK_MSG(same_leaf_facts(&ex, &de), "%s for %s: leaf facts differ", corpus[i].file, corpus[i].domain);
-        /* Nothing verified, so nothing of a verification is claimed. */
-        CHECK(de.chain_count == 0 && de.error_depth == -1 && de.detail == NULL && de.openssl_code == 0);
-        if (v == S2S_TRUST_OK)
-            CHECK_MSG(de.matched_by == ex.matched_by, "%s: matched_by", corpus[i].file);
+        one(store, i, &chain, v, &ex);
         s2s_trust_details_free(&ex);
-        s2s_trust_details_free(&de);
         chain_free(&chain);
     }
     s2s_trust_store_release(store);
 }
 
+static void describe_one(s2s_trust_store_t *store, size_t i, const chain_t *chain, int v,
+                         const s2s_trust_details_t *ex)
+{
+    s2s_trust_details_t de;
+
+    CHECK_MSG(s2s_trust_describe_leaf(store, corpus[i].domain, strlen(corpus[i].domain), chain->der, chain->n,
+                                      &de) == S2S_TRUST_OK,
+              "%s: describe", corpus[i].file);
+    CHECK_MSG(same_leaf_facts(ex, &de), "%s for %s: leaf facts differ", corpus[i].file, corpus[i].domain);
+    /* Nothing verified, so nothing of a verification is claimed. */
+    CHECK(de.chain_count == 0 && de.error_depth == -1 && de.detail == NULL && de.openssl_code == 0);
+    if (v == S2S_TRUST_OK)
+        CHECK_MSG(de.matched_by == ex->matched_by, "%s: matched_by", corpus[i].file);
+    s2s_trust_details_free(&de);
+}
+
+void test_describe_matches_explain(void)
+{
+    each_case(describe_one);
+}
+
 /* Same verdict as explain, first (verified) and second time (cached); a
  * refusal carries explain's details, an acceptance the leaf's facts. */
+static void check_one(s2s_trust_store_t *store, size_t i, const chain_t *chain, int v,
+                      const s2s_trust_details_t *ex)
+{
+    for (int round = 0; round < 2; round++) {
+        s2s_trust_details_t ck;
+        int c = s2s_trust_check_chain(store, corpus[i].domain, strlen(corpus[i].domain), chain->der, chain->n,
+                                      &ck);
+
+        CHECK_MSG(c == v, "%s for %s, round %d: check %d, explain %d", corpus[i].file, corpus[i].domain, round,
+                  c, v);
+        CHECK(ck.verdict == ex->verdict && same_leaf_facts(ex, &ck));
+        if (v == S2S_TRUST_OK)
+            CHECK(ck.matched_by == ex->matched_by && same_str(ck.detail, ex->detail) && ck.chain_count == 0);
+        else
+            CHECK_MSG(same_str(ck.detail, ex->detail) && ck.error_depth == ex->error_depth &&
+                          ck.openssl_code == ex->openssl_code && ck.chain_count == ex->chain_count,
+                      "%s: refusal details differ", corpus[i].file);
+        s2s_trust_details_free(&ck);
+    }
+}
+
 void test_check_same_verdicts_as_explain(void)
 {
-    s2s_trust_store_t *store = test_store("");
-
-    if (store == NULL)
-        return;
-    for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
-        s2s_trust_details_t ex, ck;
-        chain_t chain;
-        int v;
-
-        if (chain_load(corpus[i].file, &chain) != 0) {
-            CHECK_MSG(0, "cannot load %s", corpus[i].file);
-            continue;
-        }
-        v = s2s_trust_verify_chain(store, corpus[i].domain, strlen(corpus[i].domain), chain.der, chain.n, &ex);
-        for (int round = 0; round < 2; round++) {
-            int c = s2s_trust_check_chain(store, corpus[i].domain, strlen(corpus[i].domain), chain.der, chain.n,
-                                          &ck);
-            CHECK_MSG(c == v, "%s for %s, round %d: check %d, explain %d", corpus[i].file, corpus[i].domain,
-                      round, c, v);
-            CHECK(ck.verdict == ex.verdict && same_leaf_facts(&ex, &ck));
-            if (v == S2S_TRUST_OK)
-                CHECK(ck.matched_by == ex.matched_by && same_str(ck.detail, ex.detail) && ck.chain_count == 0);
-            else
-                CHECK_MSG(same_str(ck.detail, ex.detail) && ck.error_depth == ex.error_depth &&
-                              ck.openssl_code == ex.openssl_code && ck.chain_count == ex.chain_count,
-                          "%s: refusal details differ", corpus[i].file);
-            s2s_trust_details_free(&ck);
-        }
-        s2s_trust_details_free(&ex);
-        chain_free(&chain);
-    }
-    s2s_trust_store_release(store);
+    each_case(check_one);
 }
 
 typedef struct {
