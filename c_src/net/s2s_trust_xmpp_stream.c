@@ -30,6 +30,7 @@ struct s2s_trust_xs {
     XML_Parser parser;
     size_t max_bytes, fed;
     size_t since;   /* fed when the current element (or the wait for the next) began */
+    size_t after_gt; /* fed just after the last '>' (S2S_TRUST_XS_MAX_TAG) */
     int depth;      /* open elements, the root included */
     int ns_decls;   /* namespace declarations seen for the start tag being read */
     s2s_trust_xs_event_t pending; /* what the handlers of the current slice reported */
@@ -350,8 +351,12 @@ static size_t parse_slice(s2s_trust_xs_t *xs, const unsigned char *s, size_t n)
     size_t fed_before = xs->fed;
     size_t room_total = xs->max_bytes - xs->fed;
     size_t room_element = S2S_TRUST_XS_MAX_ELEMENT - (xs->fed - xs->since);
+    size_t room_tag = S2S_TRUST_XS_MAX_TAG - (xs->fed - xs->after_gt);
     size_t room = room_total < room_element ? room_total : room_element;
-    size_t take = n < room ? n : room;
+    size_t take;
+
+    room = room < room_tag ? room : room_tag;
+    take = n < room ? n : room;
 
     xs->pending = S2S_TRUST_XS_NEED_MORE;
     /* A slice that ends at '>' is handed over whole; bytes after the last
@@ -365,9 +370,14 @@ static size_t parse_slice(s2s_trust_xs_t *xs, const unsigned char *s, size_t n)
             fail(xs, S2S_TRUST_XS_BAD, "bad XML: %s", XML_ErrorString(XML_GetErrorCode(xs->parser)));
         done += step;
     }
+    if (take == n && s[n - 1] == '>')
+        xs->after_gt = xs->fed;
     if (take < n && xs->pending == S2S_TRUST_XS_NEED_MORE) {
-        if (room_total <= room_element)
+        if (room_total <= room_element && room_total <= room_tag)
             fail(xs, S2S_TRUST_XS_TOO_LARGE, "more than %zu bytes in the stream", xs->max_bytes);
+        else if (room_tag < room_element)
+            fail(xs, S2S_TRUST_XS_TOO_LARGE, "more than %d bytes without a '>' (one tag or text)",
+                 S2S_TRUST_XS_MAX_TAG);
         else
             fail(xs, S2S_TRUST_XS_TOO_LARGE, "an element (or the wait for one) longer than %d bytes",
                  S2S_TRUST_XS_MAX_ELEMENT);

@@ -36,6 +36,12 @@
 
 #define S2S_TRUST_XS_MAX_BYTES_DEFAULT 65536 /* all bytes of one stream, when 0 is given */
 #define S2S_TRUST_XS_MAX_ELEMENT 65536       /* bytes of one top-level element (or of the header) */
+/* Bytes between two '>' (one tag, or one run of text). The reader hands
+ * expat an unfinished token a byte at a time, and expat reads the whole
+ * token again each time: a hostile server's endless stream header cost
+ * seconds of CPU per 64 KiB (quadratic). A stream header is a few hundred
+ * bytes; nothing an s2s peer sends before TLS needs more. */
+#define S2S_TRUST_XS_MAX_TAG 4096
 #define S2S_TRUST_XS_MAX_DEPTH 16            /* open elements, the stream included */
 #define S2S_TRUST_XS_MAX_ATTRS 32            /* attributes (namespace declarations included) per element */
 

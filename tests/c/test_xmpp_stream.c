@@ -427,13 +427,27 @@ void test_xmpp_stream_bounds(void)
     feed(buf, off, 0, &r);
     CHECK(r.n == 1 && r.ev[0] == S2S_TRUST_XS_TOO_LARGE);
 
-    /* One element longer than the element bound, in a stream allowed more. */
+    /* One element longer than the element bound, in a stream allowed more
+     * (made of small children: each tag is within the tag bound). */
     off = strlen(hdr);
     memcpy(buf, hdr, off);
     off += (size_t)snprintf(buf + off, big - off, "<message>");
-    memset(buf + off, 'x', S2S_TRUST_XS_MAX_ELEMENT);
-    off += S2S_TRUST_XS_MAX_ELEMENT;
+    for (size_t body = 0; body <= S2S_TRUST_XS_MAX_ELEMENT; body += 8)
+        off += (size_t)snprintf(buf + off, big - off, "<b>xx</b>");
     feed_bounded(buf, off, 4096, 4 * S2S_TRUST_XS_MAX_ELEMENT, &r);
     CHECK(r.n == 2 && r.ev[1] == S2S_TRUST_XS_TOO_LARGE && strstr(r.detail, "longer than") != NULL);
+
+    /* A stream header that never ends (attributes forever): refused at the
+     * tag bound, whatever the chunking, without reading 64 KiB byte by byte
+     * into expat (which re-reads an unfinished token on every byte). */
+    off = (size_t)snprintf(buf, big, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:server'");
+    for (int i = 0; off < 3 * S2S_TRUST_XS_MAX_TAG; i++)
+        off += (size_t)snprintf(buf + off, big - off, " a%d='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'", i);
+    for (size_t k = 0; k < 3; k++) {
+        const size_t chunk = k == 0 ? 1 : k == 1 ? 1000 : 0; /* 0: all at once */
+        feed(buf, off, chunk, &r);
+        CHECK_MSG(r.n == 1 && r.ev[0] == S2S_TRUST_XS_TOO_LARGE && strstr(r.detail, "without a '>'") != NULL,
+                  "chunk %zu: %zu events, detail %s", chunk, r.n, r.detail);
+    }
     free(buf);
 }
