@@ -56,43 +56,6 @@ int s2s_trust_details_leaf(s2s_trust_details_t *d, X509 *leaf)
     return nc.oom ? -1 : 0;
 }
 
-static char *text(const char *s)
-{
-    return strdup(s);
-}
-
-/* The verifier's bounds (s2s_trust_verify.c, parse_chain), in its order,
- * so that both refuse the same inputs with the same verdict. */
-static int bounds(const s2s_trust_policy_t *policy, const s2s_trust_der_t *chain, size_t n,
-                  s2s_trust_details_t *d)
-{
-    char line[128];
-
-    if (n == 0) {
-        d->detail = text("the peer presented no certificate");
-        return S2S_TRUST_NO_CERTIFICATE;
-    }
-    if (n > (size_t)policy->max_chain_certs) {
-        snprintf(line, sizeof line, "at least %zu certificates presented, limit %d", n, policy->max_chain_certs);
-        d->detail = text(line);
-        return S2S_TRUST_TOO_LONG;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (chain[i].data == NULL || chain[i].len == 0) {
-            snprintf(line, sizeof line, "certificate %zu is empty", i);
-            d->detail = text(line);
-            return S2S_TRUST_MALFORMED;
-        }
-        if (chain[i].len > policy->max_cert_bytes) {
-            snprintf(line, sizeof line, "certificate %zu is %zu bytes, limit %zu", i, chain[i].len,
-                     policy->max_cert_bytes);
-            d->detail = text(line);
-            return S2S_TRUST_TOO_LONG;
-        }
-    }
-    return S2S_TRUST_OK;
-}
-
 int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, size_t domain_len,
                             const s2s_trust_der_t *chain, size_t n, s2s_trust_details_t *d)
 {
@@ -101,7 +64,6 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
     const unsigned char *p;
     X509 *leaf;
     int verdict;
-
     bool domain_ok;
 
     memset(d, 0, sizeof *d);
@@ -110,7 +72,7 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
     domain_ok = domain != NULL && s2s_trust_identity_normalize(domain, domain_len, norm, sizeof norm) == 0;
     if (domain_ok)
         memcpy(d->domain, norm, strlen(norm) + 1);
-    verdict = bounds(policy, chain, n, d);
+    verdict = s2s_trust_chain_bounds(policy, chain, n, d);
     if (verdict != S2S_TRUST_OK) {
         if (d->detail == NULL)
             return -1;
@@ -126,7 +88,7 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
     if (d2i_X509(&leaf, &p, (long)chain[0].len) == NULL || p != chain[0].data + chain[0].len) {
         X509_free(leaf);
         ERR_clear_error();
-        d->detail = text(leaf == NULL ? "certificate 0: not a DER X.509 certificate"
+        d->detail = strdup(leaf == NULL ? "certificate 0: not a DER X.509 certificate"
                                       : "certificate 0: trailing bytes after the certificate");
         if (d->detail == NULL)
             return -1;
@@ -154,7 +116,7 @@ int s2s_trust_describe_accepted(const s2s_trust_store_t *store, const char *doma
     if (verdict != S2S_TRUST_OK)
         return verdict;
     snprintf(line, sizeof line, "trusted, matched by %s", s2s_trust_id_type_name(d->matched_by));
-    return (d->detail = text(line)) == NULL ? -1 : S2S_TRUST_OK;
+    return (d->detail = strdup(line)) == NULL ? -1 : S2S_TRUST_OK;
 }
 
 int s2s_trust_check_chain(const s2s_trust_store_t *store, const char *domain, size_t domain_len,

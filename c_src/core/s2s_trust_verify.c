@@ -1,8 +1,6 @@
 /* s2s_trust_verify.c - see s2s_trust_verify.h */
 #include "core/s2s_trust_verify.h"
 
-#include "core/s2s_trust_describe.h"
-
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +12,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include "core/s2s_trust_describe.h"
 
 /* Everything one verification allocates, so there is one cleanup path. */
 typedef struct {
@@ -263,8 +263,8 @@ static int presigned_verify(X509_STORE_CTX *ctx)
     return 1;
 }
 
-static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy,
-                       const s2s_trust_der_t *chain, size_t n, work_t *w, s2s_trust_details_t *d)
+int s2s_trust_chain_bounds(const s2s_trust_policy_t *policy, const s2s_trust_der_t *chain, size_t n,
+                           s2s_trust_details_t *d)
 {
     if (n == 0) {
         if (d != NULL)
@@ -292,6 +292,16 @@ static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t 
             return S2S_TRUST_TOO_LONG;
         }
     }
+    return S2S_TRUST_OK;
+}
+
+static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy,
+                       const s2s_trust_der_t *chain, size_t n, work_t *w, s2s_trust_details_t *d)
+{
+    int verdict = s2s_trust_chain_bounds(policy, chain, n, d);
+
+    if (verdict != S2S_TRUST_OK)
+        return verdict;
     w->certs = calloc(n, sizeof *w->certs);
     w->from_pool = calloc(n, sizeof *w->from_pool);
     w->pool_pos = calloc(n, sizeof *w->pool_pos);

@@ -91,6 +91,14 @@ int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *do
 
 void s2s_trust_details_free(s2s_trust_details_t *details);
 
+/* The sizes and counts refused before anything is parsed (no certificate,
+ * more than max_chain_certs, an empty one, one over max_cert_bytes), in
+ * the verifier's order: S2S_TRUST_OK or that verdict, with `detail` set
+ * when `d` is given. Shared with s2s_trust_describe_leaf, so both refuse
+ * the same bytes the same way. */
+int s2s_trust_chain_bounds(const s2s_trust_policy_t *policy, const s2s_trust_der_t *chain, size_t n,
+                           s2s_trust_details_t *d);
+
 /* Small pieces the verifier's neighbours (learning, the CLI's probe report)
  * share with it, so that every name and date is shown and every CRL rule
  * applied the same way. */
