@@ -14,6 +14,10 @@
  *           (what a leaf-only engine with a parsed pool has to do at least)
  *   parse2  d2i_X509 x2 (leaf and intermediate) + X509_verify_cert
  *           ("C parse+verify", the performance-baselines reference)
+ *   parsesig d2i_X509 of the leaf + X509_verify with the intermediate's key:
+ *           the least any engine does that keeps OpenSSL as its parser and
+ *           signature verifier (no chain building, no other check); the
+ *           ceiling of "uncached / sig1" for such an engine
  * Every X509_verify_cert runs as the engine's does: store = the root only,
  * purpose/trust "ssl_server", host check with NO_PARTIAL_WILDCARDS.
  *
@@ -154,7 +158,7 @@ static void x509_verify(X509 *leaf, X509 *intermediate, const char *host)
     sk_X509_free(untrusted);
 }
 
-enum { SIG1, SIG2, VERIFY, PARSE1, PARSE2 };
+enum { SIG1, SIG2, VERIFY, PARSE1, PARSE2, PARSESIG };
 
 static void one(int mode, size_t i, EVP_MD_CTX *mctx)
 {
@@ -183,6 +187,12 @@ static void one(int mode, size_t i, EVP_MD_CTX *mctx)
         X509_free(in);
         X509_free(leaf);
         break;
+    case PARSESIG:
+        leaf = parse(&leaf_der[i]);
+        if (X509_verify(leaf, X509_get0_pubkey(inter.x)) != 1)
+            die("X509_verify: signature does not verify");
+        X509_free(leaf);
+        break;
     }
 }
 
@@ -195,14 +205,14 @@ static double now(clockid_t clk)
 
 int main(int argc, char **argv)
 {
-    static const char *names[] = { "sig1", "sig2", "verify", "parse1", "parse2" };
+    static const char *names[] = { "sig1", "sig2", "verify", "parse1", "parse2", "parsesig" };
     char path[4096];
     blob_t root_der;
     double seconds;
     EVP_MD_CTX *mctx;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: floors DIR SECONDS MODE...  (modes: sig1 sig2 verify parse1 parse2)\n");
+        fprintf(stderr, "usage: floors DIR SECONDS MODE...  (modes: sig1 sig2 verify parse1 parse2 parsesig)\n");
         return 1;
     }
     seconds = atof(argv[2]);

@@ -2,6 +2,7 @@
 #include "core/s2s_trust_store.h"
 
 #include "core/s2s_trust_pool_index.h"
+#include "core/s2s_trust_time.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -309,16 +310,6 @@ static size_t count_anchors(X509_STORE *xs)
         if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
             n++;
     return n;
-}
-
-int s2s_trust_asn1_time_seconds(const ASN1_TIME *t, int64_t *out)
-{
-    struct tm tm;
-
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return -1;
-    *out = (int64_t)timegm(&tm);
-    return 0;
 }
 
 static int add_event(int64_t **events, size_t *count, size_t *cap, const ASN1_TIME *t)

@@ -91,10 +91,6 @@ OSSL_LIB_CTX *s2s_trust_libctx(void);
  */
 int64_t s2s_trust_store_next_event(const s2s_trust_store_t *store, int64_t t);
 
-/* Seconds since the epoch of an ASN.1 time, rounded down; 0 with *out set,
- * -1 if it does not convert (OpenSSL then fails the check whatever the time). */
-int s2s_trust_asn1_time_seconds(const ASN1_TIME *t, int64_t *out);
-
 /*
  * Signatures checked once. At build, every (pool certificate, issuer) pair
  * of store-owned certificates -- the issuer an anchor or another pool

@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 
 #include "core/s2s_trust_cache.h"
+#include "core/s2s_trust_time.h"
 #include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/s2s_trust_pool_index.h"
+#include "core/s2s_trust_time.h"
 #include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"

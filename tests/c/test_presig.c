@@ -32,6 +32,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+#include "core/s2s_trust_time.h"
 #include "core/s2s_trust_verdict.h"
 #include "testing.h"
 #include "tests.h"

@@ -57,6 +57,8 @@
     X(test_presig_equivalent_on_the_pki)          \
     X(test_presig_checks_still_bite)              \
     X(test_presig_fuzz_corpus_equivalence)        \
+    X(test_time_cmp_matches_openssl)              \
+    X(test_time_cmp_random_sweep)                 \
     X(test_pool_index_exact_bytes)                \
     X(test_pool_index_presented_copy_not_parsed_again) \
     X(test_pool_index_checks_still_bite)          \

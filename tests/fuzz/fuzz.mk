@@ -40,7 +40,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wext
                -Ic_src -DFUZZ_PKI_DEFAULT='"$(FUZZ_PKI)"' $(shell pkg-config --cflags $(FUZZ_PKGS))
 FUZZ_LIBS   := $(shell pkg-config --libs $(FUZZ_PKGS))
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CORE   := $(addprefix c_src/core/s2s_trust_,error.c verdict.c config.c store.c pool_index.c identity.c verify.c describe.c cache.c) \
+FUZZ_CORE   := $(addprefix c_src/core/s2s_trust_,error.c verdict.c config.c store.c pool_index.c identity.c time.c verify.c describe.c cache.c) \
                c_src/net/s2s_trust_xmpp_stream.c c_src/net/s2s_trust_peer_text.c
 FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
 FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
