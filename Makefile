@@ -19,7 +19,7 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest
+              test-crl test-webadmin test-selftest test-metrics
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -178,10 +178,17 @@ test-webadmin: all pki
 test-selftest: all pki
 	LAB_DIR=/tmp/s2s-lab-selftest LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/selftest/test_selftest.sh
 
+# mod_s2s_trust's metrics (docs/metrics.md): ejabberd with the module and two
+# peers, the page scraped by a real Prometheus and checked by promtool, on
+# 127.0.0.2-5 and .10; own LAB_DIR and distribution ports, flocked.
+.PHONY: test-metrics
+test-metrics: all pki
+	LAB_DIR=/tmp/s2s-lab-metrics LAB_DIST_BASE=27400 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/metrics/test_metrics.sh
+
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
-          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:

@@ -14,8 +14,9 @@
 %%%
 %%% Works on ejabberd 23.01 (Debian 12) and current ejabberd: hooks are
 %%% added by hand (23.01 has no registration list from start/2) and the
-%%% only ejabberd records used (by mod_s2s_trust_commands) are the ones in
-%%% ejabberd_commands.hrl.
+%%% only ejabberd records used are #ejabberd_commands{} (mod_s2s_trust_commands)
+%%% and #request{} (mod_s2s_trust_metrics), whose fields used are the same in
+%%% 23.01, 24.12 and 26.07.
 -module(mod_s2s_trust).
 
 -behaviour(gen_mod).
@@ -73,6 +74,7 @@
 %% those refused are closed.
 start(Host, Opts) ->
     ok = mod_s2s_trust_violators:init(),
+    ok = mod_s2s_trust_metrics:init(),
     ok = mod_s2s_trust_throttle:start(),
     [ejabberd_hooks:add(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
     ok = mod_s2s_trust_learn:init_table(),
@@ -148,14 +150,17 @@ mod_opt_type(crl_max_size) ->
 mod_opt_type(crl_missing) ->
     econf:enum([warn, refuse]);
 mod_opt_type(max_violators) ->
-    econf:pos_int().
+    econf:pos_int();
+mod_opt_type(metrics_allow) ->
+    econf:list(econf:ip_mask()).
 
 mod_options(_Host) ->
     [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
      {learn_intermediates, true}, {learn_wait, 5000}, {probe_timeout, 8000},
      {probe_interval, 300}, {max_learned, 64},
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
-     {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000}].
+     {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000},
+     {metrics_allow, [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}]}].
 
 mod_doc() ->
     #{desc =>
@@ -222,7 +227,12 @@ mod_doc() ->
             #{value => "Number",
               desc => "Most remote domains the violators list keeps (one node-wide list: "
                       "the largest value of the vhosts that load the module). Beyond it the "
-                      "least recently seen are evicted, counted and logged. Default 100000."}}],
+                      "least recently seen are evicted, counted and logged. Default 100000."}},
+           {metrics_allow,
+            #{value => "[IP/Mask]",
+              desc => "Networks allowed to read the metrics page (request_handlers: "
+                      "{\"/metrics\": mod_s2s_trust_metrics}, docs/metrics.md); the lists of "
+                      "all vhosts together. Default: 127.0.0.0/8 and ::1/128."}}],
       example =>
           ["modules:",
            "  mod_s2s_dialback: {}",
@@ -528,7 +538,10 @@ judge(Host, RServer, Chain) ->
             %% Through the verdict cache (a peer's inbound and outbound
             %% streams, and its reconnections, cost one verification);
             %% full details for a refusal, the leaf's for an acceptance.
-            s2s_trust:check(Store, RServer, Chain)
+            T0 = erlang:monotonic_time(microsecond),
+            Judged = s2s_trust:check(Store, RServer, Chain),
+            mod_s2s_trust_metrics:checked(erlang:monotonic_time(microsecond) - T0),
+            Judged
     end.
 
 %% The peer's certificate from the stream's socket: [Der] or [] when there

@@ -56,6 +56,11 @@ commands() ->
         module = ?MODULE, function = check, args = [{domain, binary}],
         result = {explanation, string}},
      #ejabberd_commands{
+        name = s2s_trust_metrics, tags = [s2s, statistics], policy = admin,
+        desc = "mod_s2s_trust's counters in Prometheus' text format (docs/metrics.md)",
+        module = mod_s2s_trust_metrics, function = command, args = [],
+        result = {metrics, string}},
+     #ejabberd_commands{
         name = s2s_trust_audit, tags = [s2s], policy = admin,
         desc = "Audit this server's s2s posture per virtual host (text or json)",
         module = mod_s2s_trust_audit, function = audit, args = [{format, binary}],

@@ -179,6 +179,7 @@ record(U, {ok, Info, Changed, Now}, Interval) ->
     Next = mod_s2s_trust_crl_check:next_fetch({ok, maps:get(next_update, Info)}, Now, Interval, 0),
     ets:insert(?TAB, {U, E#{last_ok => Now, last_attempt => Now, failures => 0,
                             next_fetch => Next}}),
+    mod_s2s_trust_metrics:crl_fetched(case Changed of true -> updated; false -> unchanged end),
     case {Changed, maps:get(last_error, Old, undefined)} of
         {true, _} ->
             ?LOG_NOTICE("mod_s2s_trust: CRL ~ts updated: issuer ~ts, ~b revoked, thisUpdate ~ts, "
@@ -192,6 +193,7 @@ record(U, {ok, Info, Changed, Now}, Interval) ->
     end,
     Changed;
 record(U, {error, Why, Now}, Interval) ->
+    mod_s2s_trust_metrics:crl_fetched(failed),
     Old = entry(U),
     Failures = maps:get(failures, Old, 0) + 1,
     E = Old#{last_error => {Now, Why}, last_attempt => Now, failures => Failures,

@@ -28,6 +28,7 @@ note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
     mod_s2s_trust_webadmin:count(Dir, Outcome),   % never raises
     Now = erlang:system_time(second),
     Reason = case Verdict of ok -> ok; {error, R} -> R end,
+    mod_s2s_trust_metrics:verdict(Dir, Outcome, Reason),   % never raises
     Record = record_details(Details),
     mod_s2s_trust_violators:note_verdict(RServer, Dir, Reason, Outcome, Record, Now),
     case Reason of

@@ -16,7 +16,7 @@
 %%% writes many rows a second.
 -module(mod_s2s_trust_violators).
 
--export([init/0, record/6, note_verdict/6, all/0, lookup/1, last_verdict/1, forget/1,
+-export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, forget/1,
          merge/7, evict/2, evicted/0]).
 
 -include_lib("kernel/include/logger.hrl").
@@ -218,6 +218,11 @@ counters_add(N) ->
 -spec all() -> [#s2s_trust_violation{}].
 all() ->
     mnesia:dirty_select(s2s_trust_violation, [{'_', [], ['$_']}]).
+
+%% Rows in the list (the metrics gauge), without reading them.
+-spec count() -> non_neg_integer().
+count() ->
+    mnesia:table_info(s2s_trust_violation, size).
 
 -spec lookup(binary()) -> {ok, #s2s_trust_violation{}} | not_found.
 lookup(Domain) ->

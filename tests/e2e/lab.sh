@@ -549,6 +549,8 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #                               can join NAME's cluster; NAME must use it too
 #                               (cluster=itself for the first node)
 #   http_api=PORT               mod_http_api on IP:PORT (/api), loopback only
+#   http_handler=PATH=MODULE    one more request handler on that listener
+#                               (e.g. /metrics=mod_s2s_trust_metrics)
 #   cfg=LINE                    a line added to the instance's ejabberdctl.cfg
 #                               (e.g. CONTRIB_MODULES_PATH=DIR)
 #   code=DIR                    an app dir with ebin/ (and priv/), or an ebin
@@ -561,7 +563,7 @@ lab_ejabberd_start() {
     local name=$1 domain=$2 ip=$3 cert=$4
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
-    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster='' http_port=''
+    local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster='' http_port='' http_handlers=''
 
     for opt; do
         case $opt in
@@ -578,6 +580,7 @@ lab_ejabberd_start() {
             vhost=*=*) vhosts+=("${opt#vhost=}") ;;
             cluster=*) cluster=${opt#cluster=} ;;
             http_api=*) http_port=${opt#http_api=} ;;
+            http_handler=/*=*) http_handlers+="      ${opt#http_handler=}"$'\n' ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -628,7 +631,8 @@ lab_ejabberd_start() {
     ip: \"$ip\"
     module: ejabberd_http
     request_handlers:
-      /api: mod_http_api"
+      /api: mod_http_api
+${http_handlers//=/: }"
     local vh vdomain vcert hosts_yaml="  - \"$domain\""$'\n' certs_yaml="  - \"$etc/cert.pem\""$'\n' i_vh=0
     for vh in "${vhosts[@]}"; do
         vdomain=${vh%%=*}

@@ -26,6 +26,10 @@ opts_test_() ->
       %% exempt domains are normalized the way ejabberd names remote servers
       ?_assertEqual([<<"legacy.test">>], valid(exempt, [<<"Legacy.TEST">>])),
       ?_assertMatch({refused, _}, invalid(exempt, [<<"not a domain!">>])),
+      ?_assertEqual([{{10, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}],
+                    valid(metrics_allow, [<<"10.0.0.0/8">>, <<"::1/128">>])),
+      ?_assertMatch({refused, _}, invalid(metrics_allow, [<<"10.0.0.0/33">>])),
+      ?_assertMatch({refused, _}, invalid(metrics_allow, [<<"prometheus.example">>])),
       ?_assertEqual(none, valid(log_file, none)),
       ?_assertEqual(<<"/tmp/s2s_trust.jsonl">>, valid(log_file, <<"/tmp/s2s_trust.jsonl">>)),
       ?_assertMatch({refused, _}, invalid(log_file, 42)),
@@ -45,8 +49,13 @@ opts_test_() ->
                                 {log_file, none}, {learn_intermediates, true},
                                 {learn_wait, 5000}, {probe_timeout, 8000},
                                 {probe_interval, 300}, {max_learned, 64}]],
-                 %% every default is a valid value of its own option
-                 [?assertEqual(V, valid(K, V)) || {K, V} <- Defaults, K =/= trust_config]
+                 %% every default is a valid value of its own option; metrics_allow's
+                 %% is in the form the validator gives ({IP, Mask}), as ejabberd
+                 %% keeps defaults: it is what the text form validates to
+                 [?assertEqual(V, valid(K, V))
+                  || {K, V} <- Defaults, K =/= trust_config, K =/= metrics_allow],
+                 ?assertEqual(proplists:get_value(metrics_allow, Defaults),
+                              valid(metrics_allow, [<<"127.0.0.0/8">>, <<"::1/128">>]))
              end),
       %% every option is documented, and nothing else
       ?_test(begin

@@ -19,12 +19,13 @@ release=$("$here/release.sh") || exit 1
 #   release's default clang: 14 on bookworm, 19 on trixie, 21 on sid; the
 #   versioned name, libclang-rt-14-dev, is what broke on trixie), valgrind
 # - the lab: ejabberd, Prosody with lua-unbound (its resolver), python3 for
-#   the CRL server, Chromium and ChromeDriver for the web admin test
+#   the CRL server, Chromium and ChromeDriver for the web admin test,
+#   Prometheus (and its promtool) for the metrics test
 # - the stack matrix: debootstrap and iproute2 (roots of the other releases,
 #   each in its own network namespace)
 common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev libexpat1-dev openssl \
 pkg-config gcc libc6-dev make python3 valgrind clang libclang-rt-dev \
-ejabberd prosody lua-unbound chromium chromium-driver debootstrap iproute2"
+ejabberd prosody lua-unbound chromium chromium-driver prometheus debootstrap iproute2"
 # Where a release names a package differently, its name goes here.
 case "$release" in
 bookworm) packages="$common" ;;

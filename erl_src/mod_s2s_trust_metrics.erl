@@ -1,0 +1,256 @@
+%%% mod_s2s_trust_metrics - the module's numbers for graphs and alerts
+%%% (docs/metrics.md lists every series).
+%%%
+%%% Events are counted in one `counters` array published through
+%%% persistent_term: no process, no message, no allocation per event, and a
+%%% hook that counts can never block on us. Everything else is read when a
+%%% scraper asks: the verdict caches of the stores, the violators list and
+%%% the learned pool, the CRL copies. The text is Prometheus' exposition
+%%% format 0.0.4, served by an ejabberd_http request handler
+%%% (request_handlers: {"/metrics": mod_s2s_trust_metrics}) to the
+%%% addresses metrics_allow names (loopback by default), and printed by the
+%%% s2s_trust_metrics command (ejabberdctl, mod_http_api).
+%%%
+%%% No label carries a peer domain: the set of series is fixed by this
+%%% code, however many peers a server meets (a domain is data for the
+%%% violators list, not a dimension of a time series).
+-module(mod_s2s_trust_metrics).
+
+-export([init/0, verdict/3, checked/1, crl_fetched/1]).
+-export([render/0, command/0, process/2, allowed/2]).
+%% for tests
+-export([reasons/0, buckets/0, snapshot/0]).
+
+-include_lib("kernel/include/logger.hrl").
+-include("ejabberd_http.hrl").
+
+-define(KEY, {?MODULE, counters}).
+-define(DIRECTIONS, [in, out]).
+-define(OUTCOMES, [accepted, refused, audited, exempted]).
+%% Verdicts the module itself gives, besides the engine's (s2s_trust:reasons/0).
+-define(MODULE_REASONS, [no_trust_store, no_tls, not_authenticated, internal_error]).
+%% CRL fetch results (mod_s2s_trust_crl_index:record/3).
+-define(CRL_RESULTS, [updated, unchanged, failed]).
+%% Upper bounds of the check-time histogram, in microseconds: a verdict
+%% cache hit takes a few, an uncached ECDSA chain 100-250, RSA-4096 or a
+%% learned intermediate more; above 1 s something is wrong.
+-define(BUCKETS_US, [50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+                     1000000]).
+-define(CONTENT_TYPE, <<"text/plain; version=0.0.4; charset=utf-8">>).
+
+%%%===================================================================
+%%% Counting (called from the hooks; never raises)
+%%%===================================================================
+
+%% Once per node, from mod_s2s_trust:start/2. The counters live as long as
+%% the node (a reload or a restart of the module keeps them; Prometheus
+%% reads a reset as one anyway): start_time_seconds says since when.
+-spec init() -> ok.
+init() ->
+    case persistent_term:get(?KEY, undefined) of
+        undefined ->
+            Keys = [{verdict, D, O, R} || D <- ?DIRECTIONS, O <- ?OUTCOMES, R <- reasons() ++ [other]]
+                ++ [{check_bucket, B} || B <- ?BUCKETS_US ++ [inf]]
+                ++ [check_count, check_sum_us]
+                ++ [{crl_fetch, R} || R <- ?CRL_RESULTS],
+            Index = maps:from_list(lists:zip(Keys, lists:seq(1, length(Keys)))),
+            Ref = counters:new(length(Keys), [write_concurrency]),
+            persistent_term:put(?KEY, {Ref, Index, erlang:system_time(second)});
+        _ ->
+            ok
+    end,
+    ok.
+
+%% One verdict recorded by mod_s2s_trust_record (every stream, every
+%% direction, every outcome); a reason this code does not know is "other".
+-spec verdict(in | out, atom(), atom()) -> ok.
+verdict(Dir, Outcome, Reason) ->
+    bump(fun(Index) ->
+                 case maps:find({verdict, Dir, Outcome, Reason}, Index) of
+                     {ok, I} -> [{I, 1}];
+                     error -> [{maps:get({verdict, Dir, Outcome, other}, Index), 1}]
+                 end
+         end).
+
+%% One certificate check (s2s_trust:check/3 from the module), its time.
+-spec checked(non_neg_integer()) -> ok.
+checked(Micros) ->
+    bump(fun(Index) ->
+                 [{maps:get({check_bucket, bucket(Micros, ?BUCKETS_US)}, Index), 1},
+                  {maps:get(check_count, Index), 1},
+                  {maps:get(check_sum_us, Index), Micros}]
+         end).
+
+-spec crl_fetched(updated | unchanged | failed) -> ok.
+crl_fetched(Result) ->
+    bump(fun(Index) -> [{maps:get({crl_fetch, Result}, Index), 1}] end).
+
+bump(Which) ->
+    try persistent_term:get(?KEY, undefined) of
+        {Ref, Index, _} -> lists:foreach(fun({I, N}) -> counters:add(Ref, I, N) end, Which(Index));
+        undefined -> ok
+    catch _:_ ->
+            ok
+    end.
+
+bucket(Micros, [B | _]) when Micros =< B -> B;
+bucket(Micros, [_ | Rest]) -> bucket(Micros, Rest);
+bucket(_, []) -> inf.
+
+-spec reasons() -> [atom()].
+reasons() ->
+    [R || {R, _} <- s2s_trust:reasons()] ++ ?MODULE_REASONS.
+
+buckets() -> ?BUCKETS_US.
+
+%% Every counter by its key, or undefined before init/0.
+-spec snapshot() -> undefined | #{since := integer(), term() => non_neg_integer()}.
+snapshot() ->
+    case persistent_term:get(?KEY, undefined) of
+        {Ref, Index, Since} -> maps:put(since, Since, maps:map(fun(_, I) -> counters:get(Ref, I) end, Index));
+        undefined -> undefined
+    end.
+
+%%%===================================================================
+%%% The text
+%%%===================================================================
+
+-spec render() -> binary().
+render() ->
+    C = case snapshot() of
+            undefined -> #{since => erlang:system_time(second)};
+            S -> S
+        end,
+    iolist_to_binary(
+      [family(<<"verdicts_total">>, counter,
+              <<"s2s stream verdicts of mod_s2s_trust by direction, outcome and reason">>,
+              [{[{direction, D}, {outcome, O}, {reason, R}], maps:get({verdict, D, O, R}, C, 0)}
+               || D <- ?DIRECTIONS, O <- ?OUTCOMES, R <- reasons() ++ [other]]),
+       histogram(C),
+       cache_families(),
+       family(<<"violators">>, gauge, <<"Remote domains in the violators list">>,
+              [{[], safe_count(fun mod_s2s_trust_violators:count/0)}]),
+       family(<<"learned_intermediates">>, gauge,
+              <<"Intermediate certificates learned from peers' servers">>,
+              [{[], safe_count(fun() -> length(mod_s2s_trust_learn:learned()) end)}]),
+       family(<<"crl_fetches_total">>, counter, <<"CRL fetches by result">>,
+              [{[{result, R}], maps:get({crl_fetch, R}, C, 0)} || R <- ?CRL_RESULTS]),
+       crl_families(),
+       family(<<"start_time_seconds">>, gauge,
+              <<"When these counters started (Unix time)">>, [{[], maps:get(since, C)}])]).
+
+histogram(C) ->
+    Name = <<"ejabberd_s2s_trust_check_duration_seconds">>,
+    {Rows, _} = lists:mapfoldl(
+                  fun(B, Acc) ->
+                          N = Acc + maps:get({check_bucket, B}, C, 0),
+                          {[Name, <<"_bucket{le=\"">>, le(B), <<"\"} ">>, integer_to_binary(N), $\n], N}
+                  end, 0, ?BUCKETS_US ++ [inf]),
+    [<<"# HELP ">>, Name, <<" Time mod_s2s_trust took to judge a peer certificate "
+                            "(verdict cache included)\n">>,
+     <<"# TYPE ">>, Name, <<" histogram\n">>,
+     Rows,
+     Name, <<"_sum ">>, float_to_binary(maps:get(check_sum_us, C, 0) / 1.0e6, [{decimals, 6}]), $\n,
+     Name, <<"_count ">>, integer_to_binary(maps:get(check_count, C, 0)), $\n].
+
+le(inf) -> <<"+Inf">>;
+le(Us) -> float_to_binary(Us / 1.0e6, [{decimals, 6}, compact]).
+
+%% The verdict caches of the stores in use, summed (vhosts sharing a trust
+%% config share a store). A reload starts a new store and so new counts.
+cache_families() ->
+    Caches = [VC || S <- stores(), #{verdict_cache := VC} <- [safe_info(S)]],
+    Sum = fun(K) -> lists:sum([maps:get(K, VC, 0) || VC <- Caches]) end,
+    [family(<<"verdict_cache_hits_total">>, counter,
+            <<"Verdict cache hits of the trust stores in use">>, [{[], Sum(hits)}]),
+     family(<<"verdict_cache_misses_total">>, counter,
+            <<"Verdict cache misses of the trust stores in use">>, [{[], Sum(misses)}]),
+     family(<<"verdict_cache_evictions_total">>, counter,
+            <<"Verdicts evicted from the caches before their time">>, [{[], Sum(evictions)}]),
+     family(<<"verdict_cache_entries">>, gauge, <<"Verdicts held in the caches">>,
+            [{[], Sum(entries)}])].
+
+stores() ->
+    try
+        lists:usort([S || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust),
+                          S <- [mod_s2s_trust_store:of_host(H)], S =/= undefined])
+    catch _:_ -> []
+    end.
+
+safe_info(Store) ->
+    try s2s_trust:info(Store) catch _:_ -> #{} end.
+
+%% CRL copies by state (current / stale / none) and the age of the oldest
+%% successful fetch among the points held: what an alert wants to know.
+crl_families() ->
+    Rows = try mod_s2s_trust_crl:status() catch _:_ -> [] end,
+    Now = erlang:system_time(second),
+    Oks = [Now - T || #{last_ok := T} <- Rows, is_integer(T)],
+    [family(<<"crls">>, gauge, <<"CRL distribution points followed, by the state of the copy held">>,
+            [{[{copy, St}], length([R || #{copy := X} = R <- Rows, X =:= St])}
+             || St <- [current, stale, none]]),
+     case Oks of
+         [] -> [];
+         _ -> family(<<"crl_oldest_fetch_age_seconds">>, gauge,
+                     <<"Seconds since the least recent successful fetch of a CRL held">>,
+                     [{[], lists:max(Oks)}])
+     end].
+
+safe_count(Fun) ->
+    try Fun() catch _:_ -> 0 end.
+
+family(Short, Type, Help, Samples) ->
+    Name = <<"ejabberd_s2s_trust_", Short/binary>>,
+    [<<"# HELP ">>, Name, $\s, Help, $\n,
+     <<"# TYPE ">>, Name, $\s, atom_to_binary(Type), $\n,
+     [[Name, labels(Labels), $\s, integer_to_binary(V), $\n] || {Labels, V} <- Samples]].
+
+%% Label values are our own atoms (directions, outcomes, reasons, states):
+%% never text from the network, so nothing here needs escaping.
+labels([]) -> [];
+labels(Ls) ->
+    [${, lists:join($,, [[atom_to_binary(K), <<"=\"">>, atom_to_binary(V), $"] || {K, V} <- Ls]), $}].
+
+%%%===================================================================
+%%% Where it is read
+%%%===================================================================
+
+%% ejabberdctl s2s_trust_metrics
+-spec command() -> binary().
+command() ->
+    render().
+
+%% ejabberd_http request handler. Only GET and HEAD, only from the
+%% networks of metrics_allow: the counters say how the federation of this
+%% server is going, which is nobody else's business.
+process(_LocalPath, #request{method = Method, ip = {IP, _Port}}) ->
+    try
+        case {Method, allowed(IP, allow_list())} of
+            {_, false} ->
+                {403, [{<<"Content-Type">>, <<"text/plain">>}], <<"Forbidden\n">>};
+            {M, true} when M =:= 'GET'; M =:= 'HEAD' ->
+                {200, [{<<"Content-Type">>, ?CONTENT_TYPE}], render()};
+            _ ->
+                {405, [{<<"Allow">>, <<"GET, HEAD">>}, {<<"Content-Type">>, <<"text/plain">>}],
+                 <<"Method Not Allowed\n">>}
+        end
+    catch Class:Err:St ->
+            ?LOG_ERROR("mod_s2s_trust: metrics page failed: ~p", [{Class, Err, St}]),
+            {500, [{<<"Content-Type">>, <<"text/plain">>}], <<"Internal Server Error\n">>}
+    end.
+
+%% The networks of every vhost that loads the module, together (the page
+%% is node-wide, like the counters); loopback when none does.
+allow_list() ->
+    case [N || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust),
+               N <- gen_mod:get_module_opt(H, mod_s2s_trust, metrics_allow)] of
+        [] -> [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}];
+        Nets -> Nets
+    end.
+
+%% An IPv4 client on a dual-stack listener arrives as ::ffff:a.b.c.d.
+-spec allowed(inet:ip_address(), [{inet:ip_address(), 0..128}]) -> boolean().
+allowed({0, 0, 0, 0, 0, 16#ffff, AB, CD}, Nets) ->
+    allowed({AB bsr 8, AB band 255, CD bsr 8, CD band 255}, Nets);
+allowed(IP, Nets) ->
+    lists:any(fun({Net, Mask}) -> misc:match_ip_mask(IP, Net, Mask) end, Nets).
