@@ -45,19 +45,22 @@
 %% Once per node, from mod_s2s_trust:start/2. The counters live as long as
 %% the node (a reload or a restart of the module keeps them; Prometheus
 %% reads a reset as one anyway): start_time_seconds says since when.
+%% A new version of this code with other keys (a reason, a bucket more)
+%% starts a new array: an index that does not match the code would count
+%% into the wrong series.
 -spec init() -> ok.
 init() ->
+    Keys = [{verdict, D, O, R} || D <- ?DIRECTIONS, O <- ?OUTCOMES, R <- reasons() ++ [other]]
+        ++ [{check_bucket, B} || B <- ?BUCKETS_US ++ [inf]]
+        ++ [check_sum_us]
+        ++ [{crl_fetch, R} || R <- ?CRL_RESULTS],
+    Index = maps:from_list(lists:zip(Keys, lists:seq(1, length(Keys)))),
     case persistent_term:get(?KEY, undefined) of
-        undefined ->
-            Keys = [{verdict, D, O, R} || D <- ?DIRECTIONS, O <- ?OUTCOMES, R <- reasons() ++ [other]]
-                ++ [{check_bucket, B} || B <- ?BUCKETS_US ++ [inf]]
-                ++ [check_count, check_sum_us]
-                ++ [{crl_fetch, R} || R <- ?CRL_RESULTS],
-            Index = maps:from_list(lists:zip(Keys, lists:seq(1, length(Keys)))),
-            Ref = counters:new(length(Keys), [write_concurrency]),
-            persistent_term:put(?KEY, {Ref, Index, erlang:system_time(second)});
+        {_, Index, _} ->
+            ok;
         _ ->
-            ok
+            Ref = counters:new(length(Keys), [write_concurrency]),
+            persistent_term:put(?KEY, {Ref, Index, erlang:system_time(second)})
     end,
     ok.
 
@@ -73,11 +76,12 @@ verdict(Dir, Outcome, Reason) ->
          end).
 
 %% One certificate check (s2s_trust:check/3 from the module), its time.
+%% The count is the sum of the buckets (render/0), so a scrape never sees
+%% a count that disagrees with the +Inf bucket.
 -spec checked(non_neg_integer()) -> ok.
 checked(Micros) ->
     bump(fun(Index) ->
                  [{maps:get({check_bucket, bucket(Micros, ?BUCKETS_US)}, Index), 1},
-                  {maps:get(check_count, Index), 1},
                   {maps:get(check_sum_us, Index), Micros}]
          end).
 
@@ -85,13 +89,18 @@ checked(Micros) ->
 crl_fetched(Result) ->
     bump(fun(Index) -> [{maps:get({crl_fetch, Result}, Index), 1}] end).
 
+%% Never raises, whatever it is given (an outcome this code does not know,
+%% an array of an older version): the hooks count through here.
 bump(Which) ->
-    try persistent_term:get(?KEY, undefined) of
-        {Ref, Index, _} -> lists:foreach(fun({I, N}) -> counters:add(Ref, I, N) end, Which(Index));
-        undefined -> ok
+    try
+        case persistent_term:get(?KEY, undefined) of
+            {Ref, Index, _} -> lists:foreach(fun({I, N}) -> counters:add(Ref, I, N) end, Which(Index));
+            undefined -> ok
+        end
     catch _:_ ->
             ok
-    end.
+    end,
+    ok.
 
 bucket(Micros, [B | _]) when Micros =< B -> B;
 bucket(Micros, [_ | Rest]) -> bucket(Micros, Rest);
@@ -141,32 +150,36 @@ render() ->
 
 histogram(C) ->
     Name = <<"ejabberd_s2s_trust_check_duration_seconds">>,
-    {Rows, _} = lists:mapfoldl(
-                  fun(B, Acc) ->
-                          N = Acc + maps:get({check_bucket, B}, C, 0),
-                          {[Name, <<"_bucket{le=\"">>, le(B), <<"\"} ">>, integer_to_binary(N), $\n], N}
-                  end, 0, ?BUCKETS_US ++ [inf]),
+    {Rows, Count} = lists:mapfoldl(
+                      fun(B, Acc) ->
+                              N = Acc + maps:get({check_bucket, B}, C, 0),
+                              {[Name, <<"_bucket{le=\"">>, le(B), <<"\"} ">>, integer_to_binary(N), $\n], N}
+                      end, 0, ?BUCKETS_US ++ [inf]),
     [<<"# HELP ">>, Name, <<" Time mod_s2s_trust took to judge a peer certificate "
                             "(verdict cache included)\n">>,
      <<"# TYPE ">>, Name, <<" histogram\n">>,
      Rows,
      Name, <<"_sum ">>, float_to_binary(maps:get(check_sum_us, C, 0) / 1.0e6, [{decimals, 6}]), $\n,
-     Name, <<"_count ">>, integer_to_binary(maps:get(check_count, C, 0)), $\n].
+     Name, <<"_count ">>, integer_to_binary(Count), $\n].
 
 le(inf) -> <<"+Inf">>;
 le(Us) -> float_to_binary(Us / 1.0e6, [{decimals, 6}, compact]).
 
 %% The verdict caches of the stores in use, summed (vhosts sharing a trust
-%% config share a store). A reload starts a new store and so new counts.
+%% config share a store). Gauges, not counters: every store keeps its own
+%% counts and a new store (a reload, a learned intermediate, a changed CRL)
+%% starts at zero, so with several stores their sum can go down by less
+%% than to zero, which Prometheus would misread as a counter reset.
 cache_families() ->
     Caches = [VC || S <- stores(), #{verdict_cache := VC} <- [safe_info(S)]],
     Sum = fun(K) -> lists:sum([maps:get(K, VC, 0) || VC <- Caches]) end,
-    [family(<<"verdict_cache_hits_total">>, counter,
-            <<"Verdict cache hits of the trust stores in use">>, [{[], Sum(hits)}]),
-     family(<<"verdict_cache_misses_total">>, counter,
-            <<"Verdict cache misses of the trust stores in use">>, [{[], Sum(misses)}]),
-     family(<<"verdict_cache_evictions_total">>, counter,
-            <<"Verdicts evicted from the caches before their time">>, [{[], Sum(evictions)}]),
+    [family(<<"verdict_cache_hits">>, gauge,
+            <<"Verdict cache hits of the trust stores in use, since each was built">>, [{[], Sum(hits)}]),
+     family(<<"verdict_cache_misses">>, gauge,
+            <<"Verdict cache misses of the trust stores in use, since each was built">>, [{[], Sum(misses)}]),
+     family(<<"verdict_cache_evictions">>, gauge,
+            <<"Verdicts evicted before their time from the caches in use, since each was built">>,
+            [{[], Sum(evictions)}]),
      family(<<"verdict_cache_entries">>, gauge, <<"Verdicts held in the caches">>,
             [{[], Sum(entries)}])].
 
@@ -240,12 +253,12 @@ process(_LocalPath, #request{method = Method, ip = {IP, _Port}}) ->
     end.
 
 %% The networks of every vhost that loads the module, together (the page
-%% is node-wide, like the counters); loopback when none does.
+%% is node-wide, like the counters); loopback when no vhost loads it. Lists
+%% that are all empty allow nobody.
 allow_list() ->
-    case [N || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust),
-               N <- gen_mod:get_module_opt(H, mod_s2s_trust, metrics_allow)] of
+    case [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)] of
         [] -> [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}];
-        Nets -> Nets
+        Hosts -> [N || H <- Hosts, N <- gen_mod:get_module_opt(H, mod_s2s_trust, metrics_allow)]
     end.
 
 %% An IPv4 client on a dual-stack listener arrives as ::ffff:a.b.c.d.

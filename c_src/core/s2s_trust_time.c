@@ -3,13 +3,32 @@
 
 #include <time.h>
 
+/* Days from 1970-01-01 to a proleptic Gregorian date, in 64 bits: timegm
+ * would fail past 2038 where time_t is 32 bits (Debian i386), turning a
+ * notAfter of 2040 into "expired" and a notBefore of 2040 into "valid".
+ * Years shifted to start in March, so the leap day ends a year; 400-year
+ * eras of 146,097 days. */
+static int64_t days_from_civil(int64_t year, int month, int day)
+{
+    int64_t y = month <= 2 ? year - 1 : year;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t year_of_era = y - era * 400;
+    int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+
+    return era * 146097 + day_of_era - 719468;
+}
+
 int s2s_trust_asn1_time_seconds(const ASN1_TIME *t, int64_t *out)
 {
     struct tm tm;
 
+    /* ASN1_TIME_to_tm has checked every field's range (month, day of that
+     * month, hour, minute, second 0-59). */
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
         return -1;
-    *out = (int64_t)timegm(&tm);
+    *out = days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+           (int64_t)tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
     return 0;
 }
 

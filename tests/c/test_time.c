@@ -108,21 +108,31 @@ void test_time_cmp_matches_openssl(void)
     CHECK(s2s_trust_time_cmp(NULL, 0) == 0);
 }
 
+/* 0 .. bound-1 from two rand_r draws (rand_r alone stops at 2^31 - 1,
+ * i.e. in 2038). */
+static int64_t draw(unsigned int *seed, int64_t bound)
+{
+    uint64_t v = ((uint64_t)(unsigned)rand_r(seed) << 31) ^ (uint64_t)(unsigned)rand_r(seed);
+    return (int64_t)(v % (uint64_t)bound);
+}
+
 void test_time_cmp_random_sweep(void)
 {
     static const char alphabet[] = "0123456789Z+-. z";
     unsigned int seed = 20261206;
-    int agreed_valid = 0, agreed_invalid = 0;
+    int agreed_valid = 0, agreed_invalid = 0, after_2038 = 0;
 
     for (int n = 0; n < 20000; n++) {
         int type = (rand_r(&seed) & 1) ? V_ASN1_UTCTIME : V_ASN1_GENERALIZEDTIME;
-        int64_t s = (int64_t)(rand_r(&seed) % 4102444800u) - (type == V_ASN1_UTCTIME ? 0 : 0);
-        int64_t at = (int64_t)(rand_r(&seed) % 4102444800u);
+        /* 1970-2099; UTCTime stops at 2049 (folded back into 1970-2049). */
+        int64_t s = draw(&seed, 4102444800);
+        int64_t at = draw(&seed, 4102444800);
         char text[32];
         int theirs;
 
         if (type == V_ASN1_UTCTIME && s >= 2524608000)
             s -= 2524608000 - 631152000;
+        after_2038 += s > INT32_MAX;
         format_time(s, type, text, sizeof text);
         /* Every other string: one character changed, dropped or added. */
         if (n % 2 == 1) {
@@ -154,7 +164,9 @@ void test_time_cmp_random_sweep(void)
         else
             agreed_valid++;
     }
-    /* The sweep reached both kinds of answer, not only one. */
+    /* The sweep reached both kinds of answer, not only one, and times past
+     * 2038 (where a 32-bit time_t would end). */
     CHECK(agreed_valid > 5000);
     CHECK(agreed_invalid > 2000);
+    CHECK(after_2038 > 2000);
 }

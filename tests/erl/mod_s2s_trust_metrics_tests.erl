@@ -84,8 +84,8 @@ well_formed_test() ->
     Names = [N || <<"# TYPE ", Rest/binary>> <- Lines, [N, _] <- [binary:split(Rest, <<" ">>)]],
     ?assertEqual(lists:usort(Names), lists:sort(Names)),
     [?assert(lists:member(<<"ejabberd_s2s_trust_", N/binary>>, Names))
-     || N <- [<<"verdicts_total">>, <<"check_duration_seconds">>, <<"verdict_cache_hits_total">>,
-              <<"verdict_cache_misses_total">>, <<"verdict_cache_evictions_total">>,
+     || N <- [<<"verdicts_total">>, <<"check_duration_seconds">>, <<"verdict_cache_hits">>,
+              <<"verdict_cache_misses">>, <<"verdict_cache_evictions">>,
               <<"verdict_cache_entries">>, <<"violators">>, <<"learned_intermediates">>,
               <<"crl_fetches_total">>, <<"crls">>, <<"start_time_seconds">>]].
 
@@ -118,6 +118,28 @@ uninitialised_test() ->
     ?assertEqual(undefined, mod_s2s_trust_metrics:snapshot()),
     ?assertMatch(<<"# HELP ", _/binary>>, mod_s2s_trust_metrics:render()),
     fresh().
+
+%% What a hook may hand over by mistake, and an array left by an older
+%% version of the code (other keys), never make counting raise; init/0
+%% replaces such an array.
+never_raises_test() ->
+    fresh(),
+    ?assertEqual(ok, mod_s2s_trust_metrics:verdict(sideways, refused, expired)),
+    ?assertEqual(ok, mod_s2s_trust_metrics:verdict(in, unheard_of, expired)),
+    ?assertEqual(ok, mod_s2s_trust_metrics:checked(-5)),
+    ?assertEqual(ok, mod_s2s_trust_metrics:crl_fetched(exploded)),
+    Old = #{{verdict, in, refused, expired} => 1},
+    persistent_term:put(?KEY, {counters:new(1, []), Old, 0}),
+    ?assertEqual(ok, mod_s2s_trust_metrics:checked(10)),
+    ?assertEqual(ok, mod_s2s_trust_metrics:crl_fetched(failed)),
+    ok = mod_s2s_trust_metrics:init(),
+    {_, New, _} = persistent_term:get(?KEY),
+    ?assertNotEqual(Old, New),
+    ok = mod_s2s_trust_metrics:checked(10),
+    ?assertEqual(1, maps:get({check_bucket, 50}, mod_s2s_trust_metrics:snapshot())),
+    %% init/0 on a current array keeps its counts (a module reload)
+    ok = mod_s2s_trust_metrics:init(),
+    ?assertEqual(1, maps:get({check_bucket, 50}, mod_s2s_trust_metrics:snapshot())).
 
 allowed_test() ->
     Loop = [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}],

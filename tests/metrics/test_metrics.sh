@@ -108,7 +108,6 @@ check "page: 200 with the 0.0.4 text content type" -- \
     test "$(fetch "$OUT/0.txt")" = "200 text/plain; version=0.0.4; charset=utf-8"
 check "page: promtool check metrics accepts it" -- sh -c "promtool check metrics <'$OUT/0.txt'"
 check "page: no verdict yet" -- eq "$OUT/0.txt" "$(series_in in accepted ok)" 0
-check "page: no peer domain anywhere in it" -- sh -c "! grep -qE 'b\.test|d\.test' '$OUT/0.txt'"
 check "page: a source outside metrics_allow gets 403" -- \
     test "$(fetch "$OUT/forbidden.txt" 127.0.0.9 | cut -d' ' -f1)" = 403
 POST_STATUS=$(fetch "$OUT/post.txt" 127.0.0.1 POST)
@@ -169,7 +168,7 @@ checks=$(value "$OUT/1.txt" ejabberd_s2s_trust_check_duration_seconds_count)
 check "counted: checks timed (histogram count >= 4, +Inf bucket = count)" -- \
     sh -c "[ '$checks' != absent ] && [ '$checks' -ge 4 ] && [ \"\$(awk '\$1 == \"ejabberd_s2s_trust_check_duration_seconds_bucket{le=\\\"+Inf\\\"}\" { print \$2 }' '$OUT/1.txt')\" = '$checks' ]"
 check "counted: the verdict cache was asked" -- \
-    sh -c "[ \$(( $(value "$OUT/1.txt" ejabberd_s2s_trust_verdict_cache_hits_total) + $(value "$OUT/1.txt" ejabberd_s2s_trust_verdict_cache_misses_total) )) -ge 2 ]"
+    sh -c "[ \$(( $(value "$OUT/1.txt" ejabberd_s2s_trust_verdict_cache_hits) + $(value "$OUT/1.txt" ejabberd_s2s_trust_verdict_cache_misses) )) -ge 2 ]"
 check "counted: one violator (d.test)" -- eq "$OUT/1.txt" ejabberd_s2s_trust_violators 1
 check "page: promtool still accepts it" -- sh -c "promtool check metrics <'$OUT/1.txt'"
 check "page: still no peer domain in it" -- sh -c "! grep -qE 'b\.test|d\.test' '$OUT/1.txt'"
@@ -183,8 +182,10 @@ check "ejabberdctl s2s_trust_metrics: the refusals counted" -- ge "$CTL_OUT" "$(
 
 refused_in='ejabberd_s2s_trust_verdicts_total{direction="in",outcome="refused",reason="expired"}'
 check "prometheus: stored the inbound refusal" -- _lab_poll 20 0.5 prom_ge "$refused_in" 1
-before=$(promql "$refused_in")
-[ "$before" != none ] || before=0
+# The count now, from the page; Prometheus has caught up when it shows it.
+fetch "$OUT/2.txt" >/dev/null
+before=$(value "$OUT/2.txt" "$refused_in")
+check "prometheus: caught up with the page ($before)" -- _lab_poll 20 0.5 prom_ge "$refused_in" "$before"
 # d.test tries again on a new stream (its last one was refused and closed).
 lab_prosody_restart d || true
 lab_send dave@d.test alice@a.test "d to a again"
