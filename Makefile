@@ -19,7 +19,7 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest test-metrics
+              test-crl test-webadmin test-selftest test-metrics test-ipv6
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -185,10 +185,16 @@ test-selftest: all pki
 test-metrics: all pki
 	LAB_DIR=/tmp/s2s-lab-metrics LAB_DIST_BASE=27400 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/metrics/test_metrics.sh
 
+# The module and the CLI over IPv6 only (fd00:5274::/96 on the loopback of a
+# network namespace the script creates itself); own LAB_DIR, flocked.
+.PHONY: test-ipv6
+test-ipv6: all pki
+	LAB_DIR=/tmp/s2s-lab-ipv6 LAB_DIST_BASE=27450 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/ipv6/test_ipv6.sh
+
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
-          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:

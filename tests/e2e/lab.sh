@@ -340,13 +340,48 @@ lab_add_host() {
 
 _lab_add_host() {
     local domain=$1 ip=$2 have
-    have=$(awk -v d="$domain" '$2 == d { print $1 }' "$LAB_DIR/net/hosts")
+    # A v6-only instance (ip6=... v6only) has no IPv4 line: peers find it
+    # over IPv6 only.
+    [ -e "$LAB_DIR/net/v6only-$domain" ] && return 0
+    have=$(awk -v d="$domain" '$2 == d && $1 !~ /:/ { print $1 }' "$LAB_DIR/net/hosts")
     if [ -z "$have" ]; then
         echo "$ip $domain" >>"$LAB_DIR/net/hosts"
     elif [ "$have" != "$ip" ]; then
         lab_log "$domain is $have in the lab hosts file, not $ip"
         return 1
     fi
+}
+
+# The lab's IPv6 addresses: a ULA prefix no network uses, on the loopback
+# device of a network namespace the test created (tests/ipv6/), never the
+# host's.
+LAB_IP6_PREFIX=fd00:5274::
+_lab_check_ip6() {
+    if [[ ! $1 =~ ^fd00:5274::[0-9a-f]{1,4}$ ]]; then
+        lab_log "instance IPv6 address must be ${LAB_IP6_PREFIX}N, got '$1'"
+        return 1
+    fi
+    if ! ip -6 addr show dev lo 2>/dev/null | grep -q "inet6 $1/"; then
+        lab_log "$1 is not on lo: run the test in its own network namespace (tests/ipv6/)"
+        return 1
+    fi
+}
+
+# _lab_add_ip6 NAME DOMAIN IP6 V6ONLY(0|1): the instance's IPv6 address in
+# the hosts file (an AAAA for DOMAIN), before the instance starts (NAME is
+# for the messages).
+_lab_add_ip6() {
+    local name=$1 domain=$2 ip6=$3 only=$4
+    _lab_check_ip6 "$ip6" || return 1
+    if [ "$only" = 1 ]; then
+        : >"$LAB_DIR/net/v6only-$domain"
+        # lab_init gave a-h.test an A line: drop DOMAIN's, in place (running
+        # namespaces bind-mounted this inode).
+        local kept
+        kept=$(awk -v d="$domain" '!($2 == d && $1 !~ /:/)' "$LAB_DIR/net/hosts") || return 1
+        printf '%s\n' "$kept" >"$LAB_DIR/net/hosts"
+    fi
+    grep -q "^$ip6 $domain\$" "$LAB_DIR/net/hosts" || echo "$ip6 $domain" >>"$LAB_DIR/net/hosts"
 }
 
 _lab_check_ip() {
@@ -548,6 +583,10 @@ _lab_ej_etc() { echo "$(_lab_dir "$1")/etc"; }
 #                               127.0.0.1 only) with NAME's cookie, so this node
 #                               can join NAME's cluster; NAME must use it too
 #                               (cluster=itself for the first node)
+#   ip6=ADDR                    also listen for s2s on ADDR (fd00:5274::N, in
+#                               the test's own network namespace), give DOMAIN
+#                               that AAAA, and connect out over IPv6 first
+#   v6only                      with ip6: DOMAIN has no A, only the AAAA
 #   http_api=PORT               mod_http_api on IP:PORT (/api), loopback only
 #   http_handler=PATH=MODULE    one more request handler on that listener
 #                               (e.g. /metrics=mod_s2s_trust_metrics)
@@ -564,6 +603,7 @@ lab_ejabberd_start() {
     shift 4 || { lab_log "usage: lab_ejabberd_start NAME DOMAIN IP CERT [options]"; return 1; }
     local starttls=optional dialback=yes ca_file=$LAB_DIR/pki/root.pem modules='' yaml=''
     local fresh=0 wait=1 opt codes=() ctlcfg='' vhosts=() cluster='' http_port='' http_handlers=''
+    local ip6='' v6only=0
 
     for opt; do
         case $opt in
@@ -581,6 +621,8 @@ lab_ejabberd_start() {
             cluster=*) cluster=${opt#cluster=} ;;
             http_api=*) http_port=${opt#http_api=} ;;
             http_handler=/*=*) http_handlers+="      ${opt#http_handler=}"$'\n' ;;
+            ip6=*) ip6=${opt#ip6=} ;;
+            v6only) v6only=1 ;;
             fresh) fresh=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_ejabberd_start $name: unknown option '$opt'"; return 1 ;;
@@ -593,6 +635,8 @@ lab_ejabberd_start() {
     local certfile
     certfile=$(_lab_cert_file "$cert" full) || return 1
     [ -r "$ca_file" ] || { lab_log "ca_file $ca_file not readable"; return 1; }
+    [ $v6only = 0 ] || [ -n "$ip6" ] || { lab_log "lab_ejabberd_start $name: v6only needs ip6="; return 1; }
+    if [ -n "$ip6" ]; then _lab_add_ip6 "$name" "$domain" "$ip6" $v6only || return 1; fi
     _lab_new_instance "$name" ejabberd "$domain" "$ip" || return 1
     _lab_addr_free "$ip" 5269 || return 1
 
@@ -625,6 +669,16 @@ lab_ejabberd_start() {
     # Copies, owned by ejabberd: the originals may sit in a 0700 checkout
     # or be root's 0600 files.
     install -m 0600 "$certfile" "$etc/cert.pem"
+    local ip6_yaml='' ip6_out='' families=ipv4
+    if [ -n "$ip6" ]; then
+        ip6_yaml="  -
+    port: 5269
+    ip: \"$ip6\"
+    module: ejabberd_s2s_in
+"
+        ip6_out="outgoing_s2s_ipv6_address: \"$ip6\""$'\n'
+        families='ipv6, ipv4'
+    fi
     local http_yaml=''
     [ -n "$http_port" ] && http_yaml="  -
     port: $http_port
@@ -678,8 +732,17 @@ EOF
         echo '{lookup, [file]}.'
         echo '{hosts_file, ""}.'
         echo '{resolv_conf, ""}.'
-        awk '{ split($1, o, "."); printf "{host, {%s,%s,%s,%s}, [\"%s\"]}.\n", o[1], o[2], o[3], o[4], $2 }' \
-            "$LAB_DIR/net/hosts"
+        python3 -c '
+import ipaddress, sys
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 2:
+        continue
+    a = ipaddress.ip_address(f[0])
+    p = a.packed
+    words = list(p) if a.version == 4 else [p[i] * 256 + p[i + 1] for i in range(0, 16, 2)]
+    print("{host, {%s}, [\"%s\"]}." % (",".join(map(str, words)), f[1]))
+' "$LAB_DIR/net/hosts"
     } >"$etc/inetrc"
 
     # A module named in modules= replaces the default entry of that name
@@ -705,12 +768,12 @@ listen:
     port: 5269
     ip: "$ip"
     module: ejabberd_s2s_in
-${http_yaml}
+${ip6_yaml}${http_yaml}
 s2s_use_starttls: $starttls
-outgoing_s2s_families: [ipv4]
+outgoing_s2s_families: [${families}]
 outgoing_s2s_port: 5269
 outgoing_s2s_ipv4_address: "$ip"
-s2s_dns_timeout: 2
+${ip6_out}s2s_dns_timeout: 2
 s2s_dns_retries: 1
 # Default 300: after one failed connection every stanza for that domain
 # bounces for up to 5 minutes.
@@ -941,7 +1004,7 @@ _lab_pr_cfg() { echo "$(_lab_dir "$1")/prosody.cfg.lua"; }
 lab_prosody_start() {
     local name=$1 domain=$2 ip=$3 cert=$4 key=$5
     shift 5 || { lab_log "usage: lab_prosody_start NAME DOMAIN IP CERT KEY [options]"; return 1; }
-    local secure=false ca_file=$LAB_DIR/pki/root.pem extra_mods='' config='' wait=1 opt m
+    local secure=false ca_file=$LAB_DIR/pki/root.pem extra_mods='' config='' wait=1 opt m ip6='' v6only=0
     for opt; do
         case $opt in
             secure_auth=true | secure_auth=false) secure=${opt#secure_auth=} ;;
@@ -950,6 +1013,8 @@ lab_prosody_start() {
                 m=${opt#modules=}
                 for m in ${m//,/ }; do extra_mods+=" \"$m\";"; done ;;
             config=*) config+=${opt#config=}$'\n' ;;
+            ip6=*) ip6=${opt#ip6=} ;;
+            v6only) v6only=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_prosody_start $name: unknown option '$opt'"; return 1 ;;
         esac
@@ -962,6 +1027,8 @@ lab_prosody_start() {
     certfile=$(_lab_cert_file "$cert" chain) || return 1
     if [ "$key" = - ] || [ -z "$key" ]; then keyfile=$(lab_cert "$cert" key) || return 1; else keyfile=$key; fi
     [ -r "$keyfile" ] || { lab_log "key $keyfile not readable"; return 1; }
+    [ $v6only = 0 ] || [ -n "$ip6" ] || { lab_log "lab_prosody_start $name: v6only needs ip6="; return 1; }
+    if [ -n "$ip6" ]; then _lab_add_ip6 "$name" "$domain" "$ip6" $v6only || return 1; fi
     _lab_new_instance "$name" prosody "$domain" "$ip" || return 1
     _lab_addr_free "$ip" 5269 || return 1
 
@@ -981,8 +1048,8 @@ daemonize = false
 data_path = "$d/data"
 admin_socket = "$d/prosody.sock"
 certificates = "$d/certs"
-interfaces = { "$ip" }
-s2s_interfaces = { "$ip" }
+interfaces = { "$ip"${ip6:+, \"$ip6\"} }
+s2s_interfaces = { "$ip"${ip6:+, \"$ip6\"} }
 c2s_interfaces = { "$ip" }
 local_interfaces = { "$ip" }
 http_interfaces = { "$ip" }
@@ -1322,6 +1389,7 @@ lab_assert_loopback_only() {
         found=$((found + 1))
         case $sl:$addr in
             tcp:??????7F:*) ;;
+            tcp6:745200FD0000000000000000????????:*) ;;   # fd00:5274::/96, the test's own namespace
             *) lab_log "lab process listens on $addr ($sl; not 127.x)"; bad=1 ;;
         esac
     done < <(tail -n +2 /proc/net/tcp | sed 's/^ *[0-9]*:/tcp/'
@@ -1335,7 +1403,7 @@ lab_assert_loopback_only() {
         lab_log "something listens on port 4369 (epmd) since the lab started"
         bad=1
     fi
-    [ $bad = 0 ] && lab_log "$found listening sockets of lab processes, all on 127.x; no epmd"
+    [ $bad = 0 ] && lab_log "$found listening sockets of lab processes, all on 127.x (or ${LAB_IP6_PREFIX}N in the test's namespace); no epmd"
 }
 
 # _lab_descendants PID: PID's descendants, deepest first.
