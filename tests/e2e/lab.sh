@@ -327,6 +327,26 @@ lab_init() {
     lab_log "run dir $LAB_DIR ready in ${LAB_INIT_MS} ms"
 }
 
+# lab_trust_config: $LAB_DIR/trust/trust.conf, the trust config most suites
+# give the module (the test root as anchor, the test pool as intermediates),
+# readable by the servers' users. Sets TRUST to its directory.
+lab_trust_config() {
+    TRUST=$LAB_DIR/trust
+    mkdir -p "$TRUST" || return 1
+    cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/" || return 1
+    printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n' >"$TRUST/trust.conf" || return 1
+    chmod -R a+rX "$TRUST"
+}
+
+# LAB_API_PERMS: ejabberd.yml lines letting mod_http_api serve the module's
+# commands (tag s2s) to loopback clients (yaml= of lab_ejabberd_start).
+LAB_API_PERMS='api_permissions:
+  "s2s trust from loopback":
+    from: mod_http_api
+    who:
+      ip: 127.0.0.0/8
+    what: "[tag:s2s]"'
+
 # lab_add_host DOMAIN IP: DOMAIN resolves to IP inside the lab. The start
 # functions call it for their own domain; call it yourself for domains of
 # instances started later when a prosody instance must reach them:

@@ -24,11 +24,7 @@ lab_add_host a2.test 127.0.0.52 || exit 1
 lab_issue_leaf a a.test >/dev/null
 lab_issue_leaf a2 a2.test >/dev/null
 lab_issue_leaf c c.test selfsigned >/dev/null
-TRUST=$LAB_DIR/trust
-mkdir -p "$TRUST"
-cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
-printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n' >"$TRUST/trust.conf"
-chmod -R a+rX "$TRUST"
+lab_trust_config || exit 1
 MOD="mod_s2s_trust: {trust_config: \"$TRUST/trust.conf\"}"
 
 lab_ejabberd_start a a.test 127.0.0.2 a starttls=required dialback=yes code="$LAB_REPO" \

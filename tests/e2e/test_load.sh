@@ -41,11 +41,7 @@ for i in $(seq 1 "$VHOSTS"); do
     esac || exit 1
     VH_OPTS+=("vhost=v$i.test=v$i")
 done
-TRUST=$LAB_DIR/trust
-mkdir -p "$TRUST"
-cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
-printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n' >"$TRUST/trust.conf"
-chmod -R a+rX "$TRUST"
+lab_trust_config || exit 1
 
 lab_ejabberd_start a a.test 127.0.0.2 a starttls=required dialback=yes code="$LAB_REPO" nowait \
     modules="mod_s2s_trust: {trust_config: \"$TRUST/trust.conf\"}" || exit 1

@@ -75,13 +75,7 @@ chown ejabberd "$LAB_DIR"/*-violations.jsonl
 # a.test lets STARTTLS be optional so that the module alone, not ejabberd, has
 # to refuse a peer without TLS; docs/module.md still recommends `required`.
 # mod_http_api answers the module's commands (tag s2s) from loopback.
-API_PERMS='api_permissions:
-  "s2s trust from loopback":
-    from: mod_http_api
-    who:
-      ip: 127.0.0.0/8
-    what: "[tag:s2s]"'
-lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" http_api=5280 yaml="$API_PERMS" \
+lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" http_api=5280 yaml="$LAB_API_PERMS" \
     modules="$(module_yaml enforce a x.test)" nowait || exit 1
 lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$REPO" \
     modules="$(module_yaml audit m)" nowait || exit 1

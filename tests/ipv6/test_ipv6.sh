@@ -52,11 +52,7 @@ lab_issue_leaf a a.test || exit 1
 lab_issue_leaf b b.test issuer=inter-new || exit 1
 lab_issue_leaf c c.test selfsigned || exit 1
 
-TRUST=$LAB_DIR/trust
-mkdir -p "$TRUST"
-cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
-printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n' >"$TRUST/trust.conf"
-chmod -R a+rX "$TRUST"
+lab_trust_config || exit 1
 MODULE="mod_s2s_trust:
   trust_config: \"$TRUST/trust.conf\"
   mode: enforce"

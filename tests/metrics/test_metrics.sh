@@ -51,24 +51,14 @@ lab_issue_leaf a a.test || exit 1
 lab_issue_leaf b b.test || exit 1
 lab_issue_leaf d d.test expired || exit 1
 
-TRUST=$LAB_DIR/trust
-mkdir -p "$TRUST"
-cp "$LAB_DIR/pki/root.pem" "$LAB_DIR/pki/pool.pem" "$TRUST/"
-printf 'ca_file = "root.pem";\nintermediate_file = "pool.pem";\n' >"$TRUST/trust.conf"
-chmod -R a+rX "$TRUST"
+lab_trust_config || exit 1
 MODULE='mod_s2s_trust:
   trust_config: "'$TRUST/trust.conf'"
   mode: enforce
   metrics_allow: ["127.0.0.1/32"]'
-API_PERMS='api_permissions:
-  "s2s trust from loopback":
-    from: mod_http_api
-    who:
-      ip: 127.0.0.0/8
-    what: "[tag:s2s]"'
 
 lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" \
-    http_api=$HTTP_PORT http_handler=/metrics=mod_s2s_trust_metrics yaml="$API_PERMS" \
+    http_api=$HTTP_PORT http_handler=/metrics=mod_s2s_trust_metrics yaml="$LAB_API_PERMS" \
     modules="$MODULE" nowait || exit 1
 lab_ejabberd_start b b.test "${IP[b]}" b hardened nowait || exit 1
 lab_prosody_start d d.test "${IP[d]}" d - secure_auth=false nowait || exit 1
