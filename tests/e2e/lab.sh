@@ -424,18 +424,21 @@ _lab_new_instance() {
         lab_log "instance $name exists as $old"
         return 1
     fi
-    if [ -f "$LAB_DIR/domains/$domain" ] && [ "$(cat "$LAB_DIR/domains/$domain")" != "$name" ]; then
+    # A shared instance (lab_prosody_start ... shared) is the IPv6 side of a
+    # domain another instance serves over IPv4: the domain stays that one's.
+    if [ "${_lab_shared:-0}" != 1 ] && [ -f "$LAB_DIR/domains/$domain" ] &&
+        [ "$(cat "$LAB_DIR/domains/$domain")" != "$name" ]; then
         lab_log "domain $domain is already served by instance $(cat "$LAB_DIR/domains/$domain")"
         return 1
     fi
     _lab_check_ip "$ip" || return 1
-    _lab_add_host "$domain" "$ip" || return 1
+    if [ "${_lab_shared:-0}" != 1 ]; then _lab_add_host "$domain" "$ip" || return 1; fi
     mkdir -p "$d" && chmod 0755 "$d"
     [ -e "$d/meta" ] || : >"$d/meta"
     _lab_set "$name" kind "$kind"
     _lab_set "$name" domain "$domain"
     _lab_set "$name" ip "$ip"
-    echo "$name" >"$LAB_DIR/domains/$domain"
+    [ "${_lab_shared:-0}" = 1 ] || echo "$name" >"$LAB_DIR/domains/$domain"
 }
 
 # ---- certificates -------------------------------------------------------------
@@ -1019,12 +1022,20 @@ _lab_pr_cfg() { echo "$(_lab_dir "$1")/prosody.cfg.lua"; }
 #   ca_file=PATH                           ssl.cafile (default the test root)
 #   modules=NAME[,NAME...]                 extra modules_enabled
 #   config=LUA                             extra global config lines
+#   ip6=ADDR                               also listen on ADDR (fd00:5274::N, in the
+#                                          test's own network namespace), DOMAIN's AAAA
+#   v6only                                 with ip6: DOMAIN has no A, only the AAAA
+#   shared                                 with ip6: the IPv6 side of a DOMAIN another
+#                                          instance serves over IPv4 (a dual-stack
+#                                          domain with two servers); only the AAAA
 #   nowait
 # CERT may be an issued leaf name, with KEY given as "-".
 lab_prosody_start() {
     local name=$1 domain=$2 ip=$3 cert=$4 key=$5
     shift 5 || { lab_log "usage: lab_prosody_start NAME DOMAIN IP CERT KEY [options]"; return 1; }
     local secure=false ca_file=$LAB_DIR/pki/root.pem extra_mods='' config='' wait=1 opt m ip6='' v6only=0
+    # dynamic scope: _lab_new_instance reads it
+    local _lab_shared=0
     for opt; do
         case $opt in
             secure_auth=true | secure_auth=false) secure=${opt#secure_auth=} ;;
@@ -1035,6 +1046,7 @@ lab_prosody_start() {
             config=*) config+=${opt#config=}$'\n' ;;
             ip6=*) ip6=${opt#ip6=} ;;
             v6only) v6only=1 ;;
+            shared) _lab_shared=1 ;;
             nowait) wait=0 ;;
             *) lab_log "lab_prosody_start $name: unknown option '$opt'"; return 1 ;;
         esac
@@ -1048,6 +1060,7 @@ lab_prosody_start() {
     if [ "$key" = - ] || [ -z "$key" ]; then keyfile=$(lab_cert "$cert" key) || return 1; else keyfile=$key; fi
     [ -r "$keyfile" ] || { lab_log "key $keyfile not readable"; return 1; }
     [ $v6only = 0 ] || [ -n "$ip6" ] || { lab_log "lab_prosody_start $name: v6only needs ip6="; return 1; }
+    [ $_lab_shared = 0 ] || [ -n "$ip6" ] || { lab_log "lab_prosody_start $name: shared needs ip6="; return 1; }
     if [ -n "$ip6" ]; then _lab_add_ip6 "$name" "$domain" "$ip6" $v6only || return 1; fi
     _lab_new_instance "$name" prosody "$domain" "$ip" || return 1
     _lab_addr_free "$ip" 5269 || return 1

@@ -13,12 +13,15 @@
 #   c.test   Prosody, self-signed certificate                      fd00:5274::4
 #   sf.test  the self-test's own domain for --dialback: the CLI listens on
 #            [fd00:5274::9]:5269 as its authoritative server
+#   x.test   dual-stack, two servers: its A leads to Prosody x (127.0.0.6,
+#            valid certificate), its AAAA to Prosody x6 (fd00:5274::6,
+#            self-signed); a.test tries IPv6 first
 #
 # Checks: inbound and outbound verdicts (accepted, refused) with the
 # connections seen to be IPv6 ones; learning over IPv6; `s2s-trust probe`
 # resolving and connecting over IPv6; `s2s-trust selftest` against a.test
-# over IPv6, with and without dialback. (A dual-stack peer whose A and AAAA
-# lead to different certificates is not covered yet: docs/testing.md.)
+# over IPv6, with and without dialback; a dual-stack peer whose A and AAAA
+# lead to different certificates judged by the one each stream presents.
 #
 #   LAB_DIR=/tmp/s2s-lab-ipv6 flock /tmp/s2s-lab.lock bash tests/ipv6/test_ipv6.sh
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
@@ -30,7 +33,7 @@ if [ -z "${S2S_IPV6_NETNS:-}" ]; then
     exec unshare --net -- env S2S_IPV6_NETNS=1 bash "$0" "$@"
 fi
 ip link set lo up || exit 1
-for n in 2 3 4 9; do
+for n in 2 3 4 6 9; do
     ip -6 addr add "fd00:5274::$n/128" dev lo nodad || exit 1
 done
 
@@ -44,13 +47,15 @@ E2E_LOGS=(a)
 REPO=$LAB_REPO
 BIN=${S2S_TRUST_BIN:-$REPO/priv/bin/s2s-trust}
 
-declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4)
-declare -A IP6=([a]=fd00:5274::2 [b]=fd00:5274::3 [c]=fd00:5274::4 [sf]=fd00:5274::9)
+declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4 [x]=127.0.0.6 [x6]=127.0.0.7)
+declare -A IP6=([a]=fd00:5274::2 [b]=fd00:5274::3 [c]=fd00:5274::4 [x6]=fd00:5274::6 [sf]=fd00:5274::9)
 lab_init || exit 1
 
 lab_issue_leaf a a.test || exit 1
 lab_issue_leaf b b.test issuer=inter-new || exit 1
 lab_issue_leaf c c.test selfsigned || exit 1
+lab_issue_leaf x x.test || exit 1
+lab_issue_leaf x6 x.test selfsigned || exit 1
 
 lab_trust_config || exit 1
 MODULE="mod_s2s_trust:
@@ -59,12 +64,16 @@ MODULE="mod_s2s_trust:
 # The self-test's dialback domain, before a.test reads the hosts file.
 echo "${IP6[sf]} sf.test" >>"$LAB_DIR/net/hosts"
 
+# x.test's two servers first: a.test's resolver (ejabberd 24.12 and later
+# read the lab's names into their inetrc at start) must know both.
+lab_prosody_start x x.test "${IP[x]}" x - secure_auth=false nowait || exit 1
+lab_prosody_start x6 x.test "${IP[x6]}" x6 - secure_auth=false ip6="${IP6[x6]}" shared nowait || exit 1
 lab_ejabberd_start a a.test "${IP[a]}" a starttls=required dialback=yes code="$REPO" \
     ip6="${IP6[a]}" v6only modules="$MODULE" nowait || exit 1
 lab_ejabberd_start b b.test "${IP[b]}" b hardened ip6="${IP6[b]}" v6only nowait || exit 1
 lab_prosody_start c c.test "${IP[c]}" c - secure_auth=false ip6="${IP6[c]}" v6only nowait || exit 1
-lab_wait_ready a b c || exit 1
-for u in alice@a.test bob@b.test carol@c.test; do
+lab_wait_ready a b c x x6 || exit 1
+for u in alice@a.test bob@b.test carol@c.test xena@x.test; do
     lab_register "$u" pw || exit 1
 done
 
@@ -112,6 +121,22 @@ listed() { lab_ctl a s2s_trust_violators | grep -E "^$1[[:space:]].*$2" >/dev/nu
 check "untrusted: c.test listed as self_signed" -- listed c.test self_signed
 check "no s2s connection over IPv4 at all" -- no_v4_s2s
 
+# ---- a dual-stack peer, two servers, two certificates -----------------------------------
+dual_stack() {
+    grep -q "^${IP[x]} x.test\$" "$LAB_DIR/net/hosts" && grep -q "^${IP6[x6]} x.test\$" "$LAB_DIR/net/hosts"
+}
+check "dual-stack: x.test has an A (Prosody x, valid) and an AAAA (Prosody x6, self-signed)" -- dual_stack
+lab_send alice@a.test xena@x.test "a to x"
+check "dual-stack: a -> x refused: a.test went to the AAAA first and judged x6's certificate" a x x6 -- \
+    lab_assert_not_delivered xena@x.test "a to x" a "$REFUSED_OUT x.test: self_signed"
+lab_send xena@x.test alice@a.test "x over A to a"
+check "dual-stack: x (the A side, valid) -> a delivered" a x -- \
+    lab_wait_delivered alice@a.test "x over A to a" 30
+lab_mark a
+lab_prosody_shell x6 ">local st = require 'util.stanza'; prosody.core_post_stanza(prosody.hosts[\"x.test\"], st.message({ from = \"xena@x.test\", to = \"alice@a.test\", type = \"chat\" }):text_tag(\"body\", \"x6 to a\"))" >/dev/null
+check "dual-stack: x6 (the AAAA side, self-signed) -> a refused: each stream by its own certificate" a x6 -- \
+    lab_assert_not_delivered alice@a.test "x6 to a" a "$REFUSED_IN x.test: self_signed"
+
 # ---- the CLI over IPv6 ------------------------------------------------------------------
 # in_ns CMD...: run with the lab's hosts file and dead-end resolv.conf.
 in_ns() {
@@ -133,6 +158,16 @@ PROBE_C_RC=$?
 printf '%s\n' "$PROBE_C" >"$LAB_DIR/probe-c.txt"
 check "probe c.test: over IPv6, self-signed, exit 1 (got $PROBE_C_RC)" -- \
     sh -c "[ $PROBE_C_RC = 1 ] && grep -qF '[${IP6[c]}]:5269' '$LAB_DIR/probe-c.txt' && grep -q self_signed '$LAB_DIR/probe-c.txt'"
+
+PROBE_X6=$(in_ns "$BIN" probe x.test --connect "[${IP6[x6]}]:5269" --config "$CONF" --timeout 5000 2>&1)
+PROBE_X6_RC=$?
+PROBE_X4=$(in_ns "$BIN" probe x.test --connect "${IP[x]}:5269" --config "$CONF" --timeout 5000 2>&1)
+PROBE_X4_RC=$?
+printf '%s\n' "$PROBE_X6" "$PROBE_X4" >"$LAB_DIR/probe-x.txt"
+check "probe x.test at its AAAA: self-signed (exit 1, got $PROBE_X6_RC); at its A: trusted (exit 0, got $PROBE_X4_RC)" -- \
+    sh -c "[ $PROBE_X6_RC = 1 ] && [ $PROBE_X4_RC = 0 ] && grep -q self_signed <<'EOF'
+$PROBE_X6
+EOF"
 
 SELF=$(in_ns "$BIN" selftest a.test --connect "[${IP6[a]}]:5269" --timeout 10000 2>&1)
 SELF_RC=$?
