@@ -428,13 +428,9 @@ static int untrusted_candidates(const s2s_trust_store_t *store, STACK_OF(X509) *
     return 0;
 }
 
-static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *policy, work_t *w,
-                     int64_t at)
+static int setup_ctx(const s2s_trust_store_t *store, work_t *w, int64_t at)
 {
-    X509_VERIFY_PARAM *param;
     STACK_OF(X509) *pool = s2s_trust_store_intermediates(store);
-    size_t crls;
-    s2s_trust_store_info_t info;
 
     if (untrusted_candidates(store, pool, w) != 0)
         return -1;
@@ -446,14 +442,24 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
         X509_STORE_CTX_set_app_data(w->ctx, (void *)store);
         X509_STORE_CTX_set_verify(w->ctx, presigned_verify);
     }
+    return s2s_trust_apply_policy(w->ctx, store, at);
+}
+
+int s2s_trust_apply_policy(X509_STORE_CTX *ctx, const s2s_trust_store_t *store, int64_t at)
+{
+    const s2s_trust_policy_t *policy = s2s_trust_store_policy(store);
+    X509_VERIFY_PARAM *param;
+    size_t crls;
+    s2s_trust_store_info_t info;
+
     /* The peer is a TLS *server* whichever side opened the stream: an
      * initiating server presents its server certificate as client
      * certificate, and 2026 Let's Encrypt leaves carry serverAuth only. */
-    if (X509_STORE_CTX_set_default(w->ctx, "ssl_server") != 1 ||
-        X509_STORE_CTX_set_purpose(w->ctx, X509_PURPOSE_SSL_SERVER) != 1 ||
-        X509_STORE_CTX_set_trust(w->ctx, X509_TRUST_SSL_SERVER) != 1)
+    if (X509_STORE_CTX_set_default(ctx, "ssl_server") != 1 ||
+        X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1 ||
+        X509_STORE_CTX_set_trust(ctx, X509_TRUST_SSL_SERVER) != 1)
         return -1;
-    param = X509_STORE_CTX_get0_param(w->ctx);
+    param = X509_STORE_CTX_get0_param(ctx);
     X509_VERIFY_PARAM_set_depth(param, policy->max_depth);
     X509_VERIFY_PARAM_set_auth_level(param, policy->security_level);
     /* Always an explicit time, also when it is "now": the verdict is then
@@ -467,7 +473,7 @@ static int setup_ctx(const s2s_trust_store_t *store, const s2s_trust_policy_t *p
         (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE && crls > 0)) {
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
         if (policy->crl_check == S2S_TRUST_CRL_IF_AVAILABLE)
-            X509_STORE_CTX_set_verify_cb(w->ctx, s2s_trust_crl_if_available_cb);
+            X509_STORE_CTX_set_verify_cb(ctx, s2s_trust_crl_if_available_cb);
     }
     return 0;
 }
@@ -564,7 +570,7 @@ int s2s_trust_verify_chain_window(const s2s_trust_store_t *store, const char *do
     if (verdict != S2S_TRUST_OK)
         goto done;
 
-    if (setup_ctx(store, policy, &w, at) != 0) {
+    if (setup_ctx(store, &w, at) != 0) {
         verdict = -1;
         goto done;
     }

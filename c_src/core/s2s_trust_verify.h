@@ -115,4 +115,11 @@ void s2s_trust_time_string(const ASN1_TIME *t, char out[32]);
  * revocation after this callback accepts the staleness). A verify_cb. */
 int s2s_trust_crl_if_available_cb(int ok, X509_STORE_CTX *ctx);
 
+/* The store's policy on a store context already initialised: SSL server
+ * purpose and trust, depth, security level, the verification time `at`
+ * (always explicit), and CRL checking as crl_check says. The chain check
+ * and the DANE match (s2s_trust_dane.h) both use it, so both judge by one
+ * policy. 0, or -1 when OpenSSL fails (memory). */
+int s2s_trust_apply_policy(X509_STORE_CTX *ctx, const s2s_trust_store_t *store, int64_t at);
+
 #endif

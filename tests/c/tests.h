@@ -57,6 +57,10 @@
     X(test_presig_equivalent_on_the_pki)          \
     X(test_presig_checks_still_bite)              \
     X(test_presig_fuzz_corpus_equivalence)        \
+    X(test_dane_ee)                               \
+    X(test_dane_ta)                               \
+    X(test_dane_pkix_usages_only_constrain)       \
+    X(test_dane_unusable_and_hostile)             \
     X(test_time_cmp_matches_openssl)              \
     X(test_time_cmp_random_sweep)                 \
     X(test_pool_index_exact_bytes)                \
