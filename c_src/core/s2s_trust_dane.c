@@ -55,25 +55,19 @@ static void dane_work_free(dane_work_t *w)
     free(w->certs);
 }
 
-/* The presented certificates, parsed in the core's library context. A
- * byte string that is not exactly one DER certificate is malformed. */
+/* The presented certificates, parsed as the verifier parses them. */
 static int parse_presented(const s2s_trust_der_t *chain, size_t n, dane_work_t *w)
 {
     w->certs = calloc(n, sizeof *w->certs);
     if (w->certs == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = chain[i].data;
-        X509 *x = X509_new_ex(s2s_trust_libctx(), NULL);
+        const char *why;
+        int rc = s2s_trust_parse_presented(&chain[i], &w->certs[w->parsed], &why);
 
-        if (x == NULL)
-            return -1;
-        if (d2i_X509(&x, &p, (long)chain[i].len) == NULL || p != chain[i].data + chain[i].len) {
-            X509_free(x);
-            ERR_clear_error();
-            return S2S_TRUST_MALFORMED;
-        }
-        w->certs[w->parsed++] = x;
+        if (rc != S2S_TRUST_OK)
+            return rc;
+        w->parsed++;
     }
     return S2S_TRUST_OK;
 }

@@ -61,8 +61,8 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
 {
     const s2s_trust_policy_t *policy = s2s_trust_store_policy(store);
     char norm[S2S_TRUST_DOMAIN_MAX + 1];
-    const unsigned char *p;
-    X509 *leaf;
+    const char *why = NULL;
+    X509 *leaf = NULL;
     int verdict;
     bool domain_ok;
 
@@ -79,19 +79,15 @@ int s2s_trust_describe_leaf(const s2s_trust_store_t *store, const char *domain, 
         d->verdict = (s2s_trust_verdict_t)verdict;
         return verdict;
     }
-    /* Parsed like the verifier parses: the core's library context, and
-     * exactly one certificate in the bytes (trailing bytes are refused). */
-    p = chain[0].data;
-    leaf = X509_new_ex(s2s_trust_libctx(), NULL);
-    if (leaf == NULL)
+    /* Parsed as the verifier parses. */
+    verdict = s2s_trust_parse_presented(&chain[0], &leaf, &why);
+    if (verdict < 0)
         return -1;
-    if (d2i_X509(&leaf, &p, (long)chain[0].len) == NULL || p != chain[0].data + chain[0].len) {
-        X509_free(leaf);
-        ERR_clear_error();
-        d->detail = strdup(leaf == NULL ? "certificate 0: not a DER X.509 certificate"
-                                      : "certificate 0: trailing bytes after the certificate");
-        if (d->detail == NULL)
+    if (verdict != S2S_TRUST_OK) {
+        if (asprintf(&d->detail, "certificate 0: %s", why) < 0) {
+            d->detail = NULL;
             return -1;
+        }
         d->verdict = S2S_TRUST_MALFORMED;
         return S2S_TRUST_MALFORMED;
     }

@@ -311,7 +311,6 @@ static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t 
     if (w->certs == NULL || w->from_pool == NULL || w->pool_pos == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = chain[i].data;
         const s2s_trust_pool_entry_t *held =
             s2s_trust_pool_index_find_der(s2s_trust_store_pool_index(store), chain[i].data, chain[i].len);
 
@@ -325,24 +324,42 @@ static int parse_chain(const s2s_trust_store_t *store, const s2s_trust_policy_t 
             w->known++;
             continue;
         }
-        /* Parsed in the core's own library context (s2s_trust_libctx): the
-         * providers other code loaded into the default one stay out of
-         * d2i_X509's decoder search. d2i_X509 frees and NULLs x on failure. */
-        X509 *x = X509_new_ex(s2s_trust_libctx(), NULL);
-        if (x == NULL)
-            return -1;
-        if (d2i_X509(&x, &p, (long)chain[i].len) == NULL || p != chain[i].data + chain[i].len) {
-            /* Trailing bytes would let two different byte strings carry one
-             * certificate; refuse rather than guess which the peer meant. */
-            X509_free(x);
-            ERR_clear_error();
-            if (d != NULL)
-                d->detail = dup_printf("certificate %zu: %s", i,
-                                       x == NULL ? "not a DER X.509 certificate" : "trailing bytes after the certificate");
-            return S2S_TRUST_MALFORMED;
+        X509 *x = NULL;
+        const char *why = NULL;
+        int parsed = s2s_trust_parse_presented(&chain[i], &x, &why);
+
+        if (parsed != S2S_TRUST_OK) {
+            if (parsed > 0 && d != NULL)
+                d->detail = dup_printf("certificate %zu: %s", i, why);
+            return parsed;
         }
         w->certs[w->parsed++] = x;
     }
+    return S2S_TRUST_OK;
+}
+
+int s2s_trust_parse_presented(const s2s_trust_der_t *der, X509 **out, const char **why)
+{
+    const unsigned char *p = der->data;
+    /* The core's own library context: the providers other code loaded into
+     * the default one stay out of d2i_X509's decoder search. */
+    X509 *x = X509_new_ex(s2s_trust_libctx(), NULL);
+
+    *out = NULL;
+    if (x == NULL)
+        return -1;
+    /* d2i_X509 frees and NULLs x on failure. */
+    if (d2i_X509(&x, &p, (long)der->len) == NULL) {
+        ERR_clear_error();
+        *why = "not a DER X.509 certificate";
+        return S2S_TRUST_MALFORMED;
+    }
+    if (p != der->data + der->len) {
+        X509_free(x);
+        *why = "trailing bytes after the certificate";
+        return S2S_TRUST_MALFORMED;
+    }
+    *out = x;
     return S2S_TRUST_OK;
 }
 

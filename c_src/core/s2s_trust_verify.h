@@ -122,4 +122,11 @@ int s2s_trust_crl_if_available_cb(int ok, X509_STORE_CTX *ctx);
  * policy. 0, or -1 when OpenSSL fails (memory). */
 int s2s_trust_apply_policy(X509_STORE_CTX *ctx, const s2s_trust_store_t *store, int64_t at);
 
+/* One presented certificate, parsed the one way the core parses network
+ * bytes: in the core's library context (s2s_trust_libctx), exactly one DER
+ * certificate, no trailing bytes (two byte strings must never carry one
+ * certificate). S2S_TRUST_OK with *out set (the caller frees it);
+ * S2S_TRUST_MALFORMED with *why a static text; -1 when memory runs out. */
+int s2s_trust_parse_presented(const s2s_trust_der_t *der, X509 **out, const char **why);
+
 #endif
