@@ -43,6 +43,16 @@ pkix_reason_test_() ->
      ?_assertEqual(name_mismatch, mod_s2s_trust:pkix_reason(hostname_mismatch)),
      ?_assertEqual(untrusted, mod_s2s_trust:pkix_reason(something_new))].
 
+%% The recency index keeps the entry of a row written after the snapshot of
+%% the keys (a flood writing while an eviction prunes), drops the entry of
+%% a row that was gone from a snapshot taken after the entry was made.
+stale_recency_test_() ->
+    Present = sets:from_list([<<"kept.test">>]),
+    [?_assertNot(mod_s2s_trust_violators:stale_recency(<<"kept.test">>, 5, Present, 10)),
+     ?_assert(mod_s2s_trust_violators:stale_recency(<<"gone.test">>, 5, Present, 10)),
+     %% touched after the snapshot: its row may be newer than the snapshot
+     ?_assertNot(mod_s2s_trust_violators:stale_recency(<<"new.test">>, 11, Present, 10))].
+
 merge_test_() ->
     V1 = mod_s2s_trust_violators:merge(undefined, <<"x.test">>, in, expired, refused, #{}, 100),
     V2 = mod_s2s_trust_violators:merge(V1, <<"x.test">>, out, self_signed, audited, #{a => 1}, 200),
