@@ -20,6 +20,8 @@
 -export([render/0, command/0, process/2, allowed/2]).
 %% for tests
 -export([reasons/0, buckets/0, snapshot/0]).
+%% for the web admin page's counters
+-export([verdict_totals/0]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("ejabberd_http.hrl").
@@ -118,6 +120,19 @@ snapshot() ->
     case persistent_term:get(?KEY, undefined) of
         {Ref, Index, Since} -> maps:put(since, Since, maps:map(fun(_, I) -> counters:get(Ref, I) end, Index));
         undefined -> undefined
+    end.
+
+%% Verdicts by direction and outcome, all reasons together (the web admin
+%% page's counters); empty before init/0.
+-spec verdict_totals() -> #{{in | out, atom()} => non_neg_integer()}.
+verdict_totals() ->
+    case snapshot() of
+        undefined ->
+            #{};
+        C ->
+            maps:fold(fun({verdict, D, O, _}, N, Acc) -> maps:update_with({D, O}, fun(M) -> M + N end, N, Acc);
+                         (_, _, Acc) -> Acc
+                      end, #{}, C)
     end.
 
 %%%===================================================================

@@ -25,7 +25,6 @@ note(Dir, Host, RServer, Verdict, Outcome, Details) ->
     end.
 
 note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
-    mod_s2s_trust_webadmin:count(Dir, Outcome),   % never raises
     Now = erlang:system_time(second),
     Reason = case Verdict of ok -> ok; {error, R} -> R end,
     mod_s2s_trust_metrics:verdict(Dir, Outcome, Reason),   % never raises

@@ -24,13 +24,14 @@
 %%% into atoms.
 %%%
 %%% Counters: accepted / refused / audited / exempted per direction, since
-%%% the module started on this node, in one `counters` array published in
-%%% persistent_term (lock-free increments from every stream process).
+%%% the module started on this node: the verdicts mod_s2s_trust_metrics
+%%% counts (one count per verdict, for both), less what it had counted when
+%%% the module started here.
 -module(mod_s2s_trust_webadmin).
 
 -export([start/1, stop/1]).
 -export([web_menu_main/2, web_menu_host/3, web_page_main/2, web_page_host/3]).
--export([init_counters/0, erase_counters/0, count/2, counters/0]).
+-export([init_counters/0, erase_counters/0, counters/0]).
 %% pure, for the tests
 -export([page/2, parse_query/1, select/2, violators_table/2, detail/3, audit_table/1,
          counters_table/1]).
@@ -103,11 +104,12 @@ safe_page(Scope, Q) ->
 %%% Counters
 %%%===================================================================
 
+%% The metrics' totals now, as the zero of this page's counts.
 -spec init_counters() -> ok.
 init_counters() ->
     case persistent_term:get(?COUNTERS, undefined) of
         undefined ->
-            persistent_term:put(?COUNTERS, {counters:new(2 * length(?OUTCOMES), [write_concurrency]),
+            persistent_term:put(?COUNTERS, {mod_s2s_trust_metrics:verdict_totals(),
                                             erlang:system_time(second)});
         _ ->
             ok
@@ -118,43 +120,21 @@ erase_counters() ->
     _ = persistent_term:erase(?COUNTERS),
     ok.
 
-%% Called from mod_s2s_trust's note/6 for every verdict: never raises,
-%% a no-op when the counters do not exist.
--spec count(in | out, atom()) -> ok.
-count(Dir, Outcome) ->
-    try persistent_term:get(?COUNTERS, undefined) of
-        {Ref, _Since} ->
-            case index(Dir, Outcome) of
-                undefined -> ok;
-                I -> counters:add(Ref, I, 1)
-            end;
-        _ ->
-            ok
-    catch _:_ ->
-            ok
-    end.
-
 -spec counters() -> undefined | #{in := map(), out := map(), since := integer()}.
 counters() ->
     case persistent_term:get(?COUNTERS, undefined) of
-        {Ref, Since} ->
-            Get = fun(Dir) -> maps:from_list([{O, counters:get(Ref, index(Dir, O))} || O <- ?OUTCOMES]) end,
+        {Base, Since} ->
+            Now = mod_s2s_trust_metrics:verdict_totals(),
+            %% max/2: a new version of the metrics code starts its counts
+            %% again, below the zero taken here
+            Get = fun(Dir) ->
+                          maps:from_list([{O, max(0, maps:get({Dir, O}, Now, 0) - maps:get({Dir, O}, Base, 0))}
+                                          || O <- ?OUTCOMES])
+                  end,
             #{in => Get(in), out => Get(out), since => Since};
         _ ->
             undefined
     end.
-
-index(Dir, Outcome) ->
-    Base = case Dir of in -> 0; out -> length(?OUTCOMES); _ -> undefined end,
-    case {Base, position(Outcome, ?OUTCOMES, 1)} of
-        {undefined, _} -> undefined;
-        {_, undefined} -> undefined;
-        {B, P} -> B + P
-    end.
-
-position(_, [], _) -> undefined;
-position(X, [X | _], N) -> N;
-position(X, [_ | T], N) -> position(X, T, N + 1).
 
 %%%===================================================================
 %%% The page

@@ -162,24 +162,25 @@ int s2s_trust_dane_verify(const s2s_trust_store_t *store, const char *domain, si
         set_result(out, S2S_TRUST_DANE_FAILED, S2S_TRUST_NAME_MISMATCH, 0);
         return 0;
     }
-    verdict = parse_presented(chain, n, &w);
-    if (verdict != S2S_TRUST_OK) {
-        if (verdict > 0) {
-            set_result(out, S2S_TRUST_DANE_FAILED, (s2s_trust_verdict_t)verdict, 0);
-            rc = 0;
-        }
-        goto done;
-    }
     usable = load_records(&w, norm, srv_target, records, n_records, policy->max_cert_bytes);
     if (usable < 0)
         goto done;
     out->usable = usable;
     if (usable == 0) {
         /* RFC 7671 4.1: no usable record, no DANE; PKIX alone, by the
-         * store's own rules (the verifier, identities and all). */
+         * store's own rules (the verifier, identities and all), which
+         * parses the chain itself: nothing parsed here yet. */
         verdict = s2s_trust_verify_chain(store, domain, domain_len, chain, n, NULL);
         if (verdict >= 0) {
             set_result(out, S2S_TRUST_DANE_UNUSABLE, (s2s_trust_verdict_t)verdict, 0);
+            rc = 0;
+        }
+        goto done;
+    }
+    verdict = parse_presented(chain, n, &w);
+    if (verdict != S2S_TRUST_OK) {
+        if (verdict > 0) {
+            set_result(out, S2S_TRUST_DANE_FAILED, (s2s_trust_verdict_t)verdict, 0);
             rc = 0;
         }
         goto done;

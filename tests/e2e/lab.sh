@@ -387,11 +387,10 @@ _lab_check_ip6() {
     fi
 }
 
-# _lab_add_ip6 NAME DOMAIN IP6 V6ONLY(0|1): the instance's IPv6 address in
-# the hosts file (an AAAA for DOMAIN), before the instance starts (NAME is
-# for the messages).
+# _lab_add_ip6 DOMAIN IP6 V6ONLY(0|1): the instance's IPv6 address in the
+# hosts file (an AAAA for DOMAIN), before the instance starts.
 _lab_add_ip6() {
-    local name=$1 domain=$2 ip6=$3 only=$4
+    local domain=$1 ip6=$2 only=$3
     _lab_check_ip6 "$ip6" || return 1
     if [ "$only" = 1 ]; then
         : >"$LAB_DIR/net/v6only-$domain"
@@ -659,7 +658,7 @@ lab_ejabberd_start() {
     certfile=$(_lab_cert_file "$cert" full) || return 1
     [ -r "$ca_file" ] || { lab_log "ca_file $ca_file not readable"; return 1; }
     [ $v6only = 0 ] || [ -n "$ip6" ] || { lab_log "lab_ejabberd_start $name: v6only needs ip6="; return 1; }
-    if [ -n "$ip6" ]; then _lab_add_ip6 "$name" "$domain" "$ip6" $v6only || return 1; fi
+    if [ -n "$ip6" ]; then _lab_add_ip6 "$domain" "$ip6" $v6only || return 1; fi
     _lab_new_instance "$name" ejabberd "$domain" "$ip" || return 1
     _lab_addr_free "$ip" 5269 || return 1
 
@@ -1061,7 +1060,7 @@ lab_prosody_start() {
     [ -r "$keyfile" ] || { lab_log "key $keyfile not readable"; return 1; }
     [ $v6only = 0 ] || [ -n "$ip6" ] || { lab_log "lab_prosody_start $name: v6only needs ip6="; return 1; }
     [ $_lab_shared = 0 ] || [ -n "$ip6" ] || { lab_log "lab_prosody_start $name: shared needs ip6="; return 1; }
-    if [ -n "$ip6" ]; then _lab_add_ip6 "$name" "$domain" "$ip6" $v6only || return 1; fi
+    if [ -n "$ip6" ]; then _lab_add_ip6 "$domain" "$ip6" $v6only || return 1; fi
     _lab_new_instance "$name" prosody "$domain" "$ip" || return 1
     _lab_addr_free "$ip" 5269 || return 1
 
