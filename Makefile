@@ -80,10 +80,14 @@ $(LIB_BEAMS): $(EBIN)/%.beam: erl_src/%.erl $(wildcard erl_src/*.hrl)
 	@mkdir -p $(EBIN)
 	erlc $(ERLC_OPTS) -I erl_src -o $(EBIN) $<
 
+# ejabberd 23.10 and later describe SQL schemas with records that 23.01 lacks
+# (mod_s2s_trust_sql_schema uses them only where the header has them).
+EJABBERD_DEFS := $(if $(shell grep -ls 'record.sql_schema,' $(EJABBERD_DIR)/include/ejabberd_sql.hrl),-DHAVE_EJABBERD_SQL_SCHEMA)
+
 $(MOD_BEAMS): $(EBIN)/%.beam: erl_src/%.erl $(wildcard erl_src/*.hrl)
 	@mkdir -p $(EBIN)
 	@test -n "$(EJABBERD_DIR)" || { echo "ejabberd is not installed: run 'make deps'"; exit 1; }
-	erlc $(ERLC_OPTS) -I erl_src -I $(EJABBERD_DIR)/include -pa $(EJABBERD_DIR)/ebin -o $(EBIN) $<
+	erlc $(ERLC_OPTS) $(EJABBERD_DEFS) -I erl_src -I $(EJABBERD_DIR)/include -pa $(EJABBERD_DIR)/ebin -o $(EBIN) $<
 
 $(EBIN)/s2s_trust.app: erl_src/s2s_trust.app.src
 	@mkdir -p $(EBIN)

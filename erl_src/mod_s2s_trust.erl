@@ -73,7 +73,7 @@
 %% (opened before the module started, or while it was off) are judged, and
 %% those refused are closed.
 start(Host, Opts) ->
-    ok = mod_s2s_trust_violators:init(),
+    ok = mod_s2s_trust_violators:init(Host, gen_mod:get_opt(db_type, Opts)),
     ok = mod_s2s_trust_metrics:init(),
     ok = mod_s2s_trust_throttle:start(),
     [ejabberd_hooks:add(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
@@ -100,6 +100,7 @@ stop(Host) ->
             mod_s2s_trust_compat:unregister_commands(mod_s2s_trust_commands:commands()),
             mod_s2s_trust_learn:stop(),
             mod_s2s_trust_crl:stop(),
+            mod_s2s_trust_violators:stop(),   % before the throttle: it logs
             mod_s2s_trust_throttle:stop();
         true ->
             ok
@@ -151,11 +152,14 @@ mod_opt_type(crl_missing) ->
     econf:enum([warn, refuse]);
 mod_opt_type(max_violators) ->
     econf:pos_int();
+mod_opt_type(db_type) ->
+    econf:db_type(?MODULE);
 mod_opt_type(metrics_allow) ->
     econf:list(econf:ip_mask()).
 
-mod_options(_Host) ->
-    [{trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
+mod_options(Host) ->
+    [{db_type, ejabberd_config:default_db(Host, ?MODULE)},
+     {trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
      {learn_intermediates, true}, {learn_wait, 5000}, {probe_timeout, 8000},
      {probe_interval, 300}, {max_learned, 64},
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
@@ -228,6 +232,12 @@ mod_doc() ->
               desc => "Most remote domains the violators list keeps (one node-wide list: "
                       "the largest value of the vhosts that load the module). Beyond it the "
                       "least recently seen are evicted, counted and logged. Default 100000."}},
+           {db_type,
+            #{value => "mnesia | sql",
+              desc => "Where the violators list is kept (docs/storage.md): Mnesia, or "
+                      "PostgreSQL through the vhost's SQL pool (sql_type: pgsql). One list "
+                      "serves the node; the first vhost that starts the module chooses. "
+                      "Default: the global default_db."}},
            {metrics_allow,
             #{value => "[IP/Mask]",
               desc => "Networks allowed to read the metrics page (request_handlers: "

@@ -153,15 +153,30 @@ render() ->
        histogram(C),
        cache_families(),
        family(<<"violators">>, gauge, <<"Remote domains in the violators list">>,
-              [{[], safe_count(fun mod_s2s_trust_violators:count/0)}]),
+              [{[], safe_count(fun mod_s2s_trust_violators:size/0)}]),
        family(<<"learned_intermediates">>, gauge,
               <<"Intermediate certificates learned from peers' servers">>,
               [{[], safe_count(fun() -> length(mod_s2s_trust_learn:learned()) end)}]),
        family(<<"crl_fetches_total">>, counter, <<"CRL fetches by result">>,
               [{[{result, R}], maps:get({crl_fetch, R}, C, 0)} || R <- ?CRL_RESULTS]),
        crl_families(),
+       storage_families(),
        family(<<"start_time_seconds">>, gauge,
               <<"When these counters started (Unix time)">>, [{[], maps:get(since, C)}])]).
+
+%% The SQL writer's (db_type sql; all zero on Mnesia): what waits for the
+%% database, and what was not stored at all.
+storage_families() ->
+    #{pending := P, dropped := D, errors := E, written := W} = mod_s2s_trust_sql_writer:stats(),
+    [family(<<"storage_pending">>, gauge,
+            <<"Domains whose violations wait for the SQL database">>, [{[], P}]),
+     family(<<"storage_dropped_total">>, counter,
+            <<"Violations not stored (the SQL writer full or not running), each logged">>,
+            [{[], D}]),
+     family(<<"storage_write_failures_total">>, counter,
+            <<"Failed SQL write rounds (their violations are kept and retried)">>, [{[], E}]),
+     family(<<"storage_rows_written_total">>, counter,
+            <<"Violators list rows written to SQL">>, [{[], W}])].
 
 histogram(C) ->
     Name = <<"ejabberd_s2s_trust_check_duration_seconds">>,

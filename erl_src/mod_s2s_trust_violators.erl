@@ -1,65 +1,177 @@
-%%% mod_s2s_trust_violators - the violators list, in Mnesia.
+%%% mod_s2s_trust_violators - the violators list, whatever stores it.
 %%%
-%%% One row per remote domain that presented a certificate we did not
-%%% trust (disc copies: it survives restarts; ejabberd_mnesia adds a
-%%% replica on every node that starts the module, so a cluster shares it).
-%%% A second, RAM-only table keeps the last verdict per domain, good or
-%%% bad, for `ejabberdctl s2s_trust_check`.
+%%% One list per node (and per cluster): a remote domain is judged the same
+%%% whichever of our vhosts it talks to. Its storage is the db_type of the
+%%% first vhost that starts the module (docs/storage.md): mnesia (the
+%%% default, mod_s2s_trust_mnesia) or sql (mod_s2s_trust_sql, written
+%%% through mod_s2s_trust_sql_writer, read on that vhost's SQL pool). The
+%%% last verdict per domain is RAM-only and stays in Mnesia on both.
 %%%
-%%% Both are bounded (option max_violators, default 100,000 domains): a peer
-%%% can name any domain it likes in a stream header, so a flood of bogus
-%%% names must cost neither memory nor disk without limit. Past the bound
-%%% the least recently seen rows go, a tenth of the bound at a time (one
-%%% scan per many insertions), counted and logged once a minute. "Least
-%%% recently seen" is last_seen (seconds) and, within one second, the order
-%%% of the writes on this node (a RAM index, mod_s2s_trust_recency): a flood
-%%% writes many rows a second.
+%%% The verdict is never the storage: recording happens after the decision,
+%%% and a storage failure is logged (and, on SQL, queued and retried), never
+%%% turned into an acceptance or a refusal.
 -module(mod_s2s_trust_violators).
 
--export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, forget/1,
-         merge/7, evict/2, evicted/0]).
-%% for EUnit
--export([stale_recency/4]).
+-export([init/2, stop/0, backend/0, record/6, note_verdict/6, all/0, count/0, size/0, lookup/1,
+         last_verdict/1, forget/1, evicted/0, note_evicted/1]).
+%% pure, for the backends and EUnit
+-export([merge/7, combine/2]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("mod_s2s_trust.hrl").
 
+-define(BACKEND, {?MODULE, backend}).
 %% Counts evicted rows since the node started (the web admin and tests read it).
 -define(EVICTED, {?MODULE, evicted}).
 
--record(s2s_trust_last, {domain :: binary(),
-                         verdict :: map()}).
+-type backend() :: mnesia | {sql, binary()}.
 
--spec init() -> ok | {error, term()}.
-init() ->
-    R1 = ejabberd_mnesia:create(?MODULE, s2s_trust_violation,
-                                [{disc_copies, [node()]},
-                                 {attributes, record_info(fields, s2s_trust_violation)}]),
-    R2 = ejabberd_mnesia:create(?MODULE, s2s_trust_last,
-                                [{ram_copies, [node()]},
-                                 {attributes, record_info(fields, s2s_trust_last)}]),
-    case {R1, R2} of
-        {{atomic, _}, {atomic, _}} -> ok;
-        _ -> {error, {R1, R2}}
+%% Called by every vhost's start. The first one to start picks the
+%% storage; a later vhost with another db_type is told it shares the list.
+-spec init(binary(), mnesia | sql) -> ok | {error, term()}.
+init(Host, DbType) ->
+    ok = mod_s2s_trust_mnesia:init(),
+    case {persistent_term:get(?BACKEND, undefined), DbType} of
+        {undefined, mnesia} ->
+            persistent_term:put(?BACKEND, mnesia);
+        {undefined, sql} ->
+            case mod_s2s_trust_sql:check_type(Host) of
+                ok ->
+                    ok = mod_s2s_trust_sql_writer:start(Host),
+                    persistent_term:put(?BACKEND, {sql, Host}),
+                    case mod_s2s_trust_sql:create_table(Host) of
+                        ok -> mod_s2s_trust_sql:migrate_from_mnesia(Host);
+                        {error, _} -> ok   % logged; the writer creates it later
+                    end;
+                {error, _} = E ->
+                    E
+            end;
+        {Same, _} when Same =:= DbType; element(1, Same) =:= DbType ->
+            ok;
+        {Other, _} ->
+            ?LOG_WARNING("mod_s2s_trust: ~ts has db_type ~ts, but the violators list of this node "
+                         "is already kept by ~ts; one list serves every vhost",
+                         [Host, DbType, describe(Other)]),
+            ok
     end.
 
-%% Add one violation to the domain's row, creating it on first sight.
+%% The last vhost running the module stops: the writer writes what it
+%% holds (or names it in the log), and the next start chooses again. A
+%% vhost that chose SQL and stops while others run leaves the list where
+%% it is: its SQL pool belongs to the vhost, not to the module.
+-spec stop() -> ok.
+stop() ->
+    case persistent_term:get(?BACKEND, undefined) of
+        {sql, _} -> mod_s2s_trust_sql_writer:stop();
+        _ -> ok
+    end,
+    _ = persistent_term:erase(?BACKEND),
+    ok.
+
+describe(mnesia) -> "mnesia";
+describe({sql, Host}) -> io_lib:format("sql (the SQL pool of ~ts)", [Host]).
+
+%% Before any vhost started (EUnit, ejabberdctl during start-up): Mnesia.
+-spec backend() -> backend().
+backend() ->
+    persistent_term:get(?BACKEND, mnesia).
+
+%% Add one violation to the domain's row, creating it on first sight. On
+%% SQL this queues the violation for the writer and returns at once: the
+%% stream that caused it never waits for the database.
 -spec record(binary(), in | out, atom(), refused | audited | exempted, map(), integer()) ->
           ok | {error, term()}.
 record(Domain, Direction, Reason, Outcome, Details, Now) ->
-    F = fun() ->
-                Old = case mnesia:read(s2s_trust_violation, Domain, write) of
-                          [V] -> V;
-                          [] -> undefined
-                      end,
-                mnesia:write(merge(Old, Domain, Direction, Reason, Outcome, Details, Now))
-        end,
-    case mnesia:transaction(F) of
-        {atomic, ok} ->
-            touch(s2s_trust_violation, Domain),
-            bound(s2s_trust_violation);
-        {aborted, Why} -> {error, Why}
+    case backend() of
+        mnesia -> mod_s2s_trust_mnesia:record(Domain, Direction, Reason, Outcome, Details, Now);
+        {sql, _} -> mod_s2s_trust_sql_writer:record(
+                      merge(undefined, Domain, Direction, Reason, Outcome, Details, Now))
     end.
+
+-spec note_verdict(binary(), in | out, atom(), atom(), map(), integer()) -> ok.
+note_verdict(Domain, Direction, Verdict, Outcome, Details, Now) ->
+    mod_s2s_trust_mnesia:note_verdict(Domain, Direction, Verdict, Outcome, Details, Now).
+
+%% Reads on SQL raise {storage_unavailable, Why} when the database does not
+%% answer: the commands and the page say so instead of showing a list
+%% that is not the list.
+-spec all() -> [#s2s_trust_violation{}].
+all() ->
+    case backend() of
+        mnesia -> mod_s2s_trust_mnesia:all();
+        {sql, Host} -> mod_s2s_trust_sql:all(Host)
+    end.
+
+%% Rows in the list without waiting for a database (the metrics gauge):
+%% on SQL, the writer's last count.
+-spec size() -> non_neg_integer().
+size() ->
+    case backend() of
+        mnesia -> mod_s2s_trust_mnesia:count();
+        {sql, _} -> mod_s2s_trust_sql_writer:rows()
+    end.
+
+-spec count() -> non_neg_integer().
+count() ->
+    case backend() of
+        mnesia -> mod_s2s_trust_mnesia:count();
+        {sql, Host} -> mod_s2s_trust_sql:count(Host)
+    end.
+
+-spec lookup(binary()) -> {ok, #s2s_trust_violation{}} | not_found.
+lookup(Domain) ->
+    case backend() of
+        mnesia -> mod_s2s_trust_mnesia:lookup(Domain);
+        {sql, Host} -> mod_s2s_trust_sql:lookup(Host, Domain)
+    end.
+
+-spec last_verdict(binary()) -> {ok, map()} | not_found.
+last_verdict(Domain) ->
+    mod_s2s_trust_mnesia:last_verdict(Domain).
+
+%% On SQL the writers drop what they still hold for Domain first, so a
+%% queued violation cannot bring back a row the operator just forgot.
+-spec forget(binary()) -> ok | not_found.
+forget(Domain) ->
+    case backend() of
+        mnesia ->
+            mod_s2s_trust_mnesia:forget(Domain);
+        {sql, Host} ->
+            %% Every node's writer: a violation another node still holds
+            %% must not bring the row back either.
+            {Answers, _Down} = rpc:multicall(ejabberd_cluster:get_nodes(), mod_s2s_trust_sql_writer,
+                                             forget, [Domain], 30000),
+            Pending = lists:member(true, Answers),
+            ok = mod_s2s_trust_mnesia:forget_last(Domain),
+            Deleted = mod_s2s_trust_sql:delete(Host, Domain),
+            mod_s2s_trust_sql_writer:recount(),
+            case {Deleted, Pending} of
+                {ok, _} -> ok;
+                {not_found, true} -> ok;
+                {not_found, false} -> not_found
+            end
+    end.
+
+%% Violators list rows evicted since the node started (either backend).
+-spec evicted() -> non_neg_integer().
+evicted() ->
+    case persistent_term:get(?EVICTED, undefined) of
+        undefined -> 0;
+        C -> counters:get(C, 1)
+    end.
+
+%% Count N more evictions; the new total.
+-spec note_evicted(non_neg_integer()) -> non_neg_integer().
+note_evicted(N) ->
+    C = case persistent_term:get(?EVICTED, undefined) of
+            undefined ->
+                New = counters:new(1, [atomics]),
+                persistent_term:put(?EVICTED, New),
+                New;
+            Existing -> Existing
+        end,
+    counters:add(C, 1, N),
+    counters:get(C, 1).
 
 %% Pure: the row after one more violation (EUnit tests this directly).
 -spec merge(#s2s_trust_violation{} | undefined, binary(), in | out, atom(),
@@ -75,191 +187,37 @@ merge(#s2s_trust_violation{reasons = Rs, directions = Ds, count = C} = V,
                           last_reason = Reason, last_outcome = Outcome,
                           last_details = Details}.
 
--spec note_verdict(binary(), in | out, atom(), atom(), map(), integer()) -> ok.
-note_verdict(Domain, Direction, Verdict, Outcome, Details, Now) ->
-    mnesia:dirty_write(#s2s_trust_last{domain = Domain,
-                                       verdict = #{domain => Domain, direction => Direction,
-                                                   verdict => Verdict, outcome => Outcome,
-                                                   details => Details, at => Now}}),
-    touch(s2s_trust_last, Domain),
-    bound(s2s_trust_last).
+%% Pure: a stored row (or none) after a run of newer violations that were
+%% merged on their own (the SQL writer's pending entry). Merging the run
+%% one by one into Old gives the same row: combine(Old, merge(undefined,
+%% ...)) = merge(Old, ...), which EUnit checks.
+-spec combine(#s2s_trust_violation{} | undefined, #s2s_trust_violation{} | undefined) ->
+          #s2s_trust_violation{}.
+combine(undefined, New) ->
+    New;
+combine(Old, undefined) ->
+    Old;
+combine(#s2s_trust_violation{} = Old, #s2s_trust_violation{} = New) ->
+    #s2s_trust_violation{reasons = OldRs, directions = OldDs, count = OldC,
+                         first_seen = OldFirst, last_seen = OldLast} = Old,
+    #s2s_trust_violation{reasons = NewRs, directions = NewDs, count = NewC,
+                         first_seen = NewFirst, last_seen = NewLast} = New,
+    %% Another node may have written a later violation meanwhile: the
+    %% row's last_* then stay that one's.
+    Latest = case max_seen(OldLast, NewLast) =:= NewLast of
+                 true -> New;
+                 false -> Old
+             end,
+    Latest#s2s_trust_violation{reasons = NewRs ++ [R || R <- OldRs, not lists:member(R, NewRs)],
+                            directions = lists:usort(OldDs ++ NewDs),
+                            first_seen = min_seen(OldFirst, NewFirst),
+                            last_seen = max_seen(OldLast, NewLast),
+                            count = OldC + NewC}.
 
-%% Keep Table within max_violators rows: past it, an evictor does the work
-%% (never the stream process that crossed the bound, which is in the middle
-%% of an authentication).
-bound(Table) ->
-    Max = mod_s2s_trust:max_violators(),
-    case mnesia:table_info(Table, size) > Max of
-        false -> ok;
-        true -> start_evictor(Table, Max)
-    end.
+min_seen(undefined, B) -> B;
+min_seen(A, undefined) -> A;
+min_seen(A, B) -> min(A, B).
 
-%% One evictor per table per node at a time. Its registered name is the
-%% lock: the runtime releases it however the evictor ends.
-start_evictor(Table, Max) ->
-    Name = evictor(Table),
-    case whereis(Name) of
-        undefined ->
-            _ = spawn(fun() ->
-                              try register(Name, self()) of
-                                  true -> evict(Table, Max)
-                              catch error:badarg -> ok   % another one won the race
-                              end
-                      end),
-            ok;
-        _ ->
-            ok
-    end.
-
-evictor(s2s_trust_violation) -> mod_s2s_trust_evict_violations;
-evictor(s2s_trust_last) -> mod_s2s_trust_evict_last.
-
-%% Delete the least recently seen rows so that Max - Max div 10 remain.
-%% Only keys and ages are read (a full row can carry a hostile certificate's
-%% details); a row seen again since that read is left alone (one
-%% transaction deletes only the rows whose age did not move).
--spec evict(s2s_trust_violation | s2s_trust_last, pos_integer()) -> ok.
-evict(Table, Max) ->
-    Aged = mnesia:dirty_select(Table, [{age_pattern(Table), [], [{{'$2', '$1'}}]}]),
-    Drop = length(Aged) - (Max - Max div 10),
-    case Drop > 0 of
-        false ->
-            ok;
-        true ->
-            Oldest = lists:sublist(lists:sort([{{Age, recency(Table, Key)}, Age, Key}
-                                               || {Age, Key} <- Aged]), Drop),
-            {atomic, N} = mnesia:transaction(
-                            fun() -> length([ok || {_, Age, Key} <- Oldest,
-                                                   delete_if_age(Table, Key, Age)]) end),
-            prune_recency(Table),
-            Total = counters_add(N),
-            log_eviction(Table, Max, N, Total)
-    end.
-
-%% last_seen of a violation; `at` of a last verdict.
-age_pattern(s2s_trust_violation) ->
-    #s2s_trust_violation{domain = '$1', last_seen = '$2', _ = '_'};
-age_pattern(s2s_trust_last) ->
-    #s2s_trust_last{domain = '$1', verdict = #{at => '$2'}}.
-
-delete_if_age(Table, Key, Age) ->
-    case [age_of(R) || R <- mnesia:read(Table, Key, write)] of
-        [Age] -> mnesia:delete({Table, Key}), true;
-        _ -> false
-    end.
-
-age_of(#s2s_trust_violation{last_seen = T}) -> T;
-age_of(#s2s_trust_last{verdict = #{at := T}}) -> T.
-
-log_eviction(s2s_trust_violation, Max, N, Total) ->
-    case mod_s2s_trust_throttle:allow({violators_full}, erlang:system_time(second), 60) of
-        {true, _} ->
-            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): evicted "
-                         "the ~b least recently seen domain(s); ~b evicted since start",
-                         [Max, N, Total]);
-        false ->
-            ok
-    end;
-log_eviction(_Table, _Max, _N, _Total) ->
-    ok.
-
-%% The recency index: one monotonic number per (table, key) written on this
-%% node. Rows written before a restart (or on another node) have 0: their
-%% seconds alone order them.
-touch(Table, Key) ->
-    try ets:insert(mod_s2s_trust_recency, {{Table, Key}, erlang:unique_integer([monotonic, positive])})
-    catch error:badarg -> true
-    end.
-
-untouch(Table, Key) ->
-    try ets:delete(mod_s2s_trust_recency, {Table, Key})
-    catch error:badarg -> true
-    end.
-
-recency(Table, Key) ->
-    try ets:lookup(mod_s2s_trust_recency, {Table, Key}) of
-        [{_, Seq}] -> Seq;
-        [] -> 0
-    catch error:badarg -> 0
-    end.
-
-%% Entries of rows that are gone (evicted here, forgotten or evicted on
-%% another node of the cluster) leave the index, which thus stays within
-%% the table's own bound. Only entries older than the snapshot of the keys:
-%% a row is written before its entry, so an entry made after the snapshot
-%% may belong to a row the snapshot missed (a flood writes while this
-%% runs); dropping it would make that new row look like the oldest one to
-%% the next eviction (found by the flood case of test_bypass.sh under load).
-prune_recency(Table) ->
-    Mark = erlang:unique_integer([monotonic, positive]),
-    Present = sets:from_list(mnesia:dirty_all_keys(Table)),
-    try ets:foldl(fun({{T, K} = Id, Seq}, Acc) when T =:= Table ->
-                          case stale_recency(K, Seq, Present, Mark) of
-                              true -> ets:delete(mod_s2s_trust_recency, Id), Acc;
-                              false -> Acc
-                          end;
-                     (_, Acc) -> Acc
-                  end, ok, mod_s2s_trust_recency)
-    catch error:badarg -> ok
-    end.
-
-%% Pure (EUnit): an index entry may go when its row was absent from a
-%% snapshot of the keys taken after the entry was made.
--spec stale_recency(binary(), integer(), sets:set(binary()), integer()) -> boolean().
-stale_recency(Key, Seq, Present, Mark) ->
-    Seq < Mark andalso not sets:is_element(Key, Present).
-
-%% Violators list rows evicted since the node started.
--spec evicted() -> non_neg_integer().
-evicted() ->
-    case persistent_term:get(?EVICTED, undefined) of
-        undefined -> 0;
-        C -> counters:get(C, 1)
-    end.
-
-counters_add(N) ->
-    C = case persistent_term:get(?EVICTED, undefined) of
-            undefined ->
-                New = counters:new(1, [atomics]),
-                persistent_term:put(?EVICTED, New),
-                New;
-            Existing -> Existing
-        end,
-    counters:add(C, 1, N),
-    counters:get(C, 1).
-
--spec all() -> [#s2s_trust_violation{}].
-all() ->
-    mnesia:dirty_select(s2s_trust_violation, [{'_', [], ['$_']}]).
-
-%% Rows in the list (the metrics gauge), without reading them.
--spec count() -> non_neg_integer().
-count() ->
-    mnesia:table_info(s2s_trust_violation, size).
-
--spec lookup(binary()) -> {ok, #s2s_trust_violation{}} | not_found.
-lookup(Domain) ->
-    case mnesia:dirty_read(s2s_trust_violation, Domain) of
-        [V] -> {ok, V};
-        [] -> not_found
-    end.
-
--spec last_verdict(binary()) -> {ok, map()} | not_found.
-last_verdict(Domain) ->
-    case mnesia:dirty_read(s2s_trust_last, Domain) of
-        [#s2s_trust_last{verdict = V}] -> {ok, V};
-        [] -> not_found
-    end.
-
--spec forget(binary()) -> ok | not_found.
-forget(Domain) ->
-    case mnesia:transaction(fun() ->
-                                    Found = mnesia:read(s2s_trust_violation, Domain) =/= [],
-                                    mnesia:delete({s2s_trust_violation, Domain}),
-                                    mnesia:delete({s2s_trust_last, Domain}),
-                                    Found
-                            end) of
-        {atomic, true} -> untouch(s2s_trust_violation, Domain), untouch(s2s_trust_last, Domain), ok;
-        {atomic, false} -> not_found;
-        {aborted, Why} -> erlang:error({forget_failed, Why})
-    end.
+max_seen(undefined, B) -> B;
+max_seen(A, undefined) -> A;
+max_seen(A, B) -> max(A, B).

@@ -120,19 +120,19 @@ evict_test_() ->
              %% inserted in shuffled order: age, not insertion, decides
              [Write(I) || {_, I} <- lists:sort([{erlang:phash2(I), I} || I <- lists:seq(1, 120)])],
              Before = mod_s2s_trust_violators:evicted(),
-             ok = mod_s2s_trust_violators:evict(s2s_trust_violation, 100),
+             ok = mod_s2s_trust_mnesia:evict(s2s_trust_violation, 100),
              Kept = lists:sort([binary_to_integer(D) || D <- mnesia:dirty_all_keys(s2s_trust_violation)]),
              %% down to the bound less a tenth, the newest kept
              ?assertEqual(lists:seq(31, 120), Kept),
              ?assertEqual(30, mod_s2s_trust_violators:evicted() - Before),
              %% within the bound: nothing to do
-             ok = mod_s2s_trust_violators:evict(s2s_trust_violation, 100),
+             ok = mod_s2s_trust_mnesia:evict(s2s_trust_violation, 100),
              ?assertEqual(90, mnesia:table_info(s2s_trust_violation, size)),
              %% the last-verdict table keeps its time inside a map
              {atomic, ok} = mnesia:create_table(s2s_trust_last, [{attributes, [domain, verdict]}]),
              [mnesia:dirty_write({s2s_trust_last, integer_to_binary(I), #{at => I, verdict => ok}})
               || I <- lists:seq(1, 60)],
-             ok = mod_s2s_trust_violators:evict(s2s_trust_last, 50),
+             ok = mod_s2s_trust_mnesia:evict(s2s_trust_last, 50),
              ?assertEqual(lists:seq(16, 60),
                           lists:sort([binary_to_integer(D) || D <- mnesia:dirty_all_keys(s2s_trust_last)]))
      end}.

@@ -14,10 +14,29 @@ invalid(Opt, Value) ->
             {refused, Why}
     end.
 
+%% ejabberd's global default_db, as ejabberd_config keeps it (the one
+%% global option mod_options/1 reads).
+set_default_db(Type) ->
+    case ets:info(ejabberd_options) of
+        undefined -> ets:new(ejabberd_options, [named_table, public]);
+        _ -> ok
+    end,
+    ets:insert(ejabberd_options, {{default_db, global}, Type}).
+
 opts_test_() ->
     {setup,
-     fun() -> {ok, _} = application:ensure_all_started(xmpp) end,
-     [?_assertEqual(enforce, valid(mode, enforce)),
+     fun() -> {ok, _} = application:ensure_all_started(xmpp), set_default_db(mnesia) end,
+     [%% db_type: a backend module must exist (mod_s2s_trust_<type>)
+      ?_assertEqual(mnesia, valid(db_type, mnesia)),
+      ?_assertEqual(sql, valid(db_type, <<"sql">>)),
+      ?_assertMatch({refused, _}, invalid(db_type, redis)),
+      ?_test(begin
+                 set_default_db(sql),
+                 Sql = proplists:get_value(db_type, mod_s2s_trust:mod_options(<<"a.test">>)),
+                 set_default_db(mnesia),
+                 ?assertEqual(sql, Sql)
+             end),
+      ?_assertEqual(enforce, valid(mode, enforce)),
       ?_assertEqual(audit, valid(mode, <<"audit">>)),
       ?_assertMatch({refused, _}, invalid(mode, off)),
       ?_assertEqual(default, valid(trust_config, default)),
@@ -45,7 +64,7 @@ opts_test_() ->
       ?_test(begin
                  Defaults = mod_s2s_trust:mod_options(<<"a.test">>),
                  [?assertEqual(V, proplists:get_value(K, Defaults))
-                  || {K, V} <- [{trust_config, default}, {mode, enforce}, {exempt, []},
+                  || {K, V} <- [{db_type, mnesia}, {trust_config, default}, {mode, enforce}, {exempt, []},
                                 {log_file, none}, {learn_intermediates, true},
                                 {learn_wait, 5000}, {probe_timeout, 8000},
                                 {probe_interval, 300}, {max_learned, 64}]],

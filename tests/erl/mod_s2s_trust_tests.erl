@@ -48,10 +48,10 @@ pkix_reason_test_() ->
 %% a row that was gone from a snapshot taken after the entry was made.
 stale_recency_test_() ->
     Present = sets:from_list([<<"kept.test">>]),
-    [?_assertNot(mod_s2s_trust_violators:stale_recency(<<"kept.test">>, 5, Present, 10)),
-     ?_assert(mod_s2s_trust_violators:stale_recency(<<"gone.test">>, 5, Present, 10)),
+    [?_assertNot(mod_s2s_trust_mnesia:stale_recency(<<"kept.test">>, 5, Present, 10)),
+     ?_assert(mod_s2s_trust_mnesia:stale_recency(<<"gone.test">>, 5, Present, 10)),
      %% touched after the snapshot: its row may be newer than the snapshot
-     ?_assertNot(mod_s2s_trust_violators:stale_recency(<<"new.test">>, 11, Present, 10))].
+     ?_assertNot(mod_s2s_trust_mnesia:stale_recency(<<"new.test">>, 11, Present, 10))].
 
 merge_test_() ->
     V1 = mod_s2s_trust_violators:merge(undefined, <<"x.test">>, in, expired, refused, #{}, 100),
