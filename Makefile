@@ -19,7 +19,7 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest test-metrics test-ipv6
+              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-deb
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -195,10 +195,17 @@ test-metrics: all pki
 test-ipv6: all pki
 	LAB_DIR=/tmp/s2s-lab-ipv6 LAB_DIST_BASE=27450 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/ipv6/test_ipv6.sh
 
+# The violators list on PostgreSQL (docs/storage.md): a throwaway cluster on
+# 127.0.0.1:55432, ejabberd switched from Mnesia to sql, a database outage,
+# a two-node cluster on one database; own LAB_DIR, flocked.
+.PHONY: test-sql
+test-sql: all pki
+	LAB_DIR=/tmp/s2s-lab-sql LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/sql/test_sql.sh
+
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
-          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:
@@ -214,8 +221,13 @@ test: test-here
 else
 test: test-stacks
 endif
+# Then the Debian packages of every release, installed into clean roots
+# (priv/debian/deb.mk): that needs apt-get and the network, which runs
+# inside the matrix's roots do not have, so it runs here, after the matrix
+# (both always run; either failing fails the target).
 test-stacks:
-	bash tests/stacks/matrix.sh $(RELEASES)
+	@status=0; bash tests/stacks/matrix.sh $(RELEASES) || status=1; \
+	$(MAKE) --no-print-directory test-deb DEB_RELEASES="$(RELEASES)" || status=1; exit $$status
 
 # The matrix fails loudly: no debootstrap, an unreachable mirror, a failed
 # install, a wrong root are each an error naming what failed.
@@ -261,6 +273,7 @@ package:
 
 # Fuzzing (tests/fuzz) and benchmarks (bench/) keep their targets beside their code.
 include tests/fuzz/fuzz.mk
+include priv/debian/deb.mk
 include bench/bench.mk
 include tests/sanitize.mk
 

@@ -23,14 +23,15 @@ release=$("$here/release.sh") || exit 1
 #   Prometheus (and its promtool) for the metrics test, PostgreSQL and
 #   ejabberd's driver for it (erlang-p1-pgsql, only Suggested by ejabberd)
 #   for the SQL storage test
-# - Debian packages of the module (make deb): debhelper, devscripts (which
-#   brings dpkg-dev), lintian
+# - Debian packages of the module (make deb): build-essential (which
+#   dpkg-buildpackage checks for), debhelper, devscripts (which brings
+#   dpkg-dev), lintian
 # - the stack matrix: debootstrap and iproute2 (roots of the other releases,
 #   each in its own network namespace)
 common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev libexpat1-dev openssl \
 pkg-config gcc libc6-dev make python3 valgrind clang libclang-rt-dev \
 ejabberd prosody lua-unbound chromium chromium-driver prometheus debootstrap iproute2 \
-postgresql erlang-p1-pgsql debhelper devscripts lintian"
+postgresql erlang-p1-pgsql build-essential debhelper devscripts lintian"
 # Where a release names a package differently, its name goes here.
 case "$release" in
 bookworm) packages="$common" ;;
