@@ -19,7 +19,7 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-deb
+              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql test-deb
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -103,8 +103,8 @@ $(PKI)/.done: tests/pki/gen.sh
 
 C_TEST_SRC := $(wildcard tests/c/*.c)
 C_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Ic_src \
-                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2 expat)
-C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2 expat) -lresolv -lpthread
+                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2 expat libunbound)
+C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2 expat libunbound) -lresolv -lpthread
 
 $(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
 	$(MAKE) -C c_src core net
@@ -202,10 +202,16 @@ test-ipv6: all pki
 test-sql: all pki
 	LAB_DIR=/tmp/s2s-lab-sql LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/sql/test_sql.sh
 
+# The module's e2e scenario (tests/e2e/test_module.sh) with both nodes'
+# violators lists on PostgreSQL (db_type: sql).
+.PHONY: test-e2e-module-sql
+test-e2e-module-sql: all pki
+	S2S_TRUST_DB=sql LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_module.sh
+
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
-          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:

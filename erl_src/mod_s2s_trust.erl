@@ -112,7 +112,10 @@ stop(Host) ->
 %% stream of Host again: the mode, the exemptions or the trust config may
 %% have changed (audit -> enforce is the documented way in), and a verdict
 %% given under the old policy no longer counts (the policy epoch moves).
-reload(Host, NewOpts, _OldOpts) ->
+reload(Host, NewOpts, OldOpts) ->
+    gen_mod:get_opt(db_type, NewOpts) =:= gen_mod:get_opt(db_type, OldOpts) orelse
+        ?LOG_WARNING("mod_s2s_trust: db_type of ~ts changed; the violators list stays where it "
+                     "is until ejabberd restarts (docs/storage.md)", [Host]),
     _ = mod_s2s_trust_store:load(Host, NewOpts),
     mod_s2s_trust_gate:new_policy(Host),
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
@@ -157,8 +160,12 @@ mod_opt_type(db_type) ->
 mod_opt_type(metrics_allow) ->
     econf:list(econf:ip_mask()).
 
-mod_options(Host) ->
-    [{db_type, ejabberd_config:default_db(Host, ?MODULE)},
+%% db_type is mnesia unless set: not the global default_db, because an
+%% existing server on default_db sql with MySQL (which this module does
+%% not support) would otherwise stop at the upgrade, and one on PostgreSQL
+%% would change storage without being asked (docs/storage.md).
+mod_options(_Host) ->
+    [{db_type, mnesia},
      {trust_config, default}, {mode, enforce}, {exempt, []}, {log_file, none},
      {learn_intermediates, true}, {learn_wait, 5000}, {probe_timeout, 8000},
      {probe_interval, 300}, {max_learned, 64},
@@ -237,7 +244,7 @@ mod_doc() ->
               desc => "Where the violators list is kept (docs/storage.md): Mnesia, or "
                       "PostgreSQL through the vhost's SQL pool (sql_type: pgsql). One list "
                       "serves the node; the first vhost that starts the module chooses. "
-                      "Default: the global default_db."}},
+                      "Default: mnesia (the global default_db does not apply)."}},
            {metrics_allow,
             #{value => "[IP/Mask]",
               desc => "Networks allowed to read the metrics page (request_handlers: "

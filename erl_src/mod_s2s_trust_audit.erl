@@ -77,7 +77,15 @@ snapshot(Host) ->
       ciphers => ejabberd_option:s2s_ciphers(Host),
       certs => host_certs(Host, Store),
       store => store_info(Store),
-      crls => crl_info(Host, Loaded)}.
+      crls => crl_info(Host, Loaded),
+      storage => storage_info(Loaded)}.
+
+%% Where the violators list is kept, and whether the SQL writer keeps up
+%% (docs/storage.md). Node-wide, reported on each host that runs the module.
+storage_info(true) ->
+    #{backend => mod_s2s_trust_violators:backend(), sql => mod_s2s_trust_sql_writer:stats()};
+storage_info(false) ->
+    undefined.
 
 %% The CRLs the node fetches (mod_s2s_trust_crl, docs/crl.md), when CRL
 %% refresh is on for the host; undefined when it is off or unknown.
@@ -232,7 +240,8 @@ checks(#{host := Host} = S) ->
        check_ciphers(maps:get(ciphers, S, undefined)),
        check_certs(Host, maps:get(certs, S, none), maps:get(now, S)),
        check_store(maps:get(store, S, undefined), Module, maps:get(now, S)),
-       check_crls(maps:get(crls, S, undefined))]).
+       check_crls(maps:get(crls, S, undefined)),
+       check_storage(maps:get(storage, S, undefined))]).
 
 enforcing(#{loaded := true, mode := enforce}) -> true;
 enforcing(_) -> false.
@@ -431,6 +440,25 @@ check_crls(#{rows := Rows, missing := Missing}) ->
                              lists:join(<<"; ">>, Texts)],
               <<"make the CA's CRL server reachable from this host over HTTP; "
                 "ejabberdctl s2s_trust_crls shows every fetch and its error">>)
+    end.
+
+check_storage(undefined) ->
+    [];
+check_storage(#{backend := mnesia}) ->
+    r(violators_storage, pass, <<"violators list in Mnesia">>, <<>>);
+check_storage(#{backend := {sql, Host}, sql := #{pending := P, dropped := D}}) ->
+    Where = [<<"violators list in SQL (the SQL pool of ">>, mod_s2s_trust_format:text_escape(Host),
+             <<")">>],
+    case {P, D} of
+        {0, 0} ->
+            r(violators_storage, pass, Where, <<>>);
+        _ ->
+            r(violators_storage, warn,
+              [Where, <<": ">>, integer_to_binary(P), <<" domain(s) of violations wait for the "
+                                                       "database; ">>,
+               integer_to_binary(D), <<" violation(s) not stored since start">>],
+              <<"make the database reachable (sql_* options); waiting violations are retried, "
+                "the log names those not stored">>)
     end.
 
 r(Check, Status, Text, Fix) ->

@@ -19,7 +19,7 @@
 -module(mod_s2s_trust_mnesia).
 
 -export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, forget/1,
-         forget_last/1, delete/1, evict/2]).
+         forget_last/1, delete_unchanged/1, evict/2]).
 %% for EUnit
 -export([stale_recency/4]).
 
@@ -231,12 +231,19 @@ forget(Domain) ->
         {aborted, Why} -> erlang:error({forget_failed, Why})
     end.
 
-%% One violators row only (moved into SQL by mod_s2s_trust_sql).
--spec delete(binary()) -> ok.
-delete(Domain) ->
-    mnesia:dirty_delete(s2s_trust_violation, Domain),
-    untouch(s2s_trust_violation, Domain),
-    ok.
+%% One violators row, if it is still exactly V (moved into SQL by
+%% mod_s2s_trust_sql; a row another node added to since is kept).
+-spec delete_unchanged(#s2s_trust_violation{}) -> deleted | changed.
+delete_unchanged(#s2s_trust_violation{domain = Domain} = V) ->
+    {atomic, R} = mnesia:transaction(
+                    fun() ->
+                            case mnesia:read(s2s_trust_violation, Domain, write) of
+                                [V] -> mnesia:delete({s2s_trust_violation, Domain}), deleted;
+                                _ -> changed
+                            end
+                    end),
+    R =:= deleted andalso untouch(s2s_trust_violation, Domain),
+    R.
 
 %% The last verdict only (the SQL backend keeps the list itself).
 -spec forget_last(binary()) -> ok.

@@ -117,22 +117,31 @@ delete(Host, Domain) ->
         Other -> erlang:error({storage_unavailable, Other})
     end.
 
-%% Add a run of violations (merged by the writer) to the stored row.
+%% Add a run of violations (merged by the writer) to the stored row. A
+%% missing row is INSERTed, never upserted: when another node inserts the
+%% same new domain at the same moment, ours fails on the key and is
+%% retried (the writer keeps it), then reads and adds to that row instead
+%% of overwriting it. The statement and lock timeouts stay below the pool's
+%% sql_query_timeout, so a write the writer gave up on does not commit
+%% later behind its back (which would count its run twice).
 -spec write(binary(), row(), integer()) -> ok | {error, term()}.
 write(Host, #s2s_trust_violation{domain = Domain} = Run, SeenUs) ->
+    Limit = integer_to_binary(statement_limit_ms(Host)),
     F = fun() ->
-                {Old, OldUs} =
-                    case ejabberd_sql:sql_query_t(
-                           ?SQL("select @(domain)s, @(reasons)s, @(directions)s,"
-                                " @(first_seen)d, @(last_seen)d, @(count)d, @(last_reason)s,"
-                                " @(last_outcome)s, @(last_details)s, @(last_seen_us)d"
-                                " from s2s_trust_violators where domain=%(Domain)s for update")) of
-                        {selected, [Row]} ->
-                            {decode(erlang:delete_element(10, Row)), element(10, Row)};
-                        {selected, []} ->
-                            {undefined, 0}
-                    end,
-                upsert(mod_s2s_trust_violators:combine(Old, Run), max(OldUs, SeenUs))
+                _ = ejabberd_sql:sql_query_t([<<"SET LOCAL statement_timeout = ">>, Limit]),
+                _ = ejabberd_sql:sql_query_t([<<"SET LOCAL lock_timeout = ">>, Limit]),
+                case ejabberd_sql:sql_query_t(
+                       ?SQL("select @(domain)s, @(reasons)s, @(directions)s,"
+                            " @(first_seen)d, @(last_seen)d, @(count)d, @(last_reason)s,"
+                            " @(last_outcome)s, @(last_details)s, @(last_seen_us)d"
+                            " from s2s_trust_violators where domain=%(Domain)s for update")) of
+                    {selected, [Row]} ->
+                        Old = decode(erlang:delete_element(10, Row)),
+                        update(mod_s2s_trust_violators:combine(Old, Run),
+                               max(element(10, Row), SeenUs));
+                    {selected, []} ->
+                        insert(Run, SeenUs)
+                end
         end,
     case ejabberd_sql:sql_transaction(Host, F) of
         {atomic, _} -> ok;
@@ -140,10 +149,26 @@ write(Host, #s2s_trust_violation{domain = Domain} = Run, SeenUs) ->
         Other -> {error, Other}
     end.
 
-upsert(V, SeenUs) ->
+statement_limit_ms(Host) ->
+    try ejabberd_option:sql_query_timeout(Host) of
+        T when is_integer(T) -> max(1000, T * 3 div 4);
+        _ -> 45000
+    catch _:_ -> 45000
+    end.
+
+update(V, SeenUs) ->
     {Domain, Reasons, Directions, First, Last, Count, LastReason, LastOutcome, Details} = encode(V),
-    ?SQL_UPSERT_T("s2s_trust_violators",
-                  ["!domain=%(Domain)s",
+    ejabberd_sql:sql_query_t(
+      ?SQL("update s2s_trust_violators set reasons=%(Reasons)s, directions=%(Directions)s,"
+           " first_seen=%(First)d, last_seen=%(Last)d, last_seen_us=%(SeenUs)d, count=%(Count)d,"
+           " last_reason=%(LastReason)s, last_outcome=%(LastOutcome)s,"
+           " last_details=%(Details)s where domain=%(Domain)s")).
+
+insert(V, SeenUs) ->
+    {Domain, Reasons, Directions, First, Last, Count, LastReason, LastOutcome, Details} = encode(V),
+    ejabberd_sql:sql_query_t(
+      ?SQL_INSERT("s2s_trust_violators",
+                  ["domain=%(Domain)s",
                    "reasons=%(Reasons)s",
                    "directions=%(Directions)s",
                    "first_seen=%(First)d",
@@ -152,7 +177,7 @@ upsert(V, SeenUs) ->
                    "count=%(Count)d",
                    "last_reason=%(LastReason)s",
                    "last_outcome=%(LastOutcome)s",
-                   "last_details=%(Details)s"]).
+                   "last_details=%(Details)s"])).
 
 %% Keep the table within Max rows: past it, delete the least recently seen
 %% so that Max - Max div 10 remain (as the Mnesia backend does). Returns
@@ -178,32 +203,42 @@ evict(Host, Max) ->
     end.
 
 %% A node switched from db_type mnesia to sql: its Mnesia rows move into
-%% the table (added to what is there), each deleted from Mnesia only once
-%% written. A database that fails half-way leaves the rest for the next
-%% start; nothing is dropped.
+%% the table (added to what is there). Run by the writer, never by a
+%% vhost's start. One node of a cluster at a time (a global lock: the
+%% Mnesia table is shared, two nodes moving it at once would count every
+%% row twice). A row is deleted from Mnesia only if it did not change
+%% since it was read (a node still on Mnesia may be adding to it); a row
+%% that changed stays and moves at the next start. The first failing write
+%% stops the move; the rest stay for the next start. A crash between a
+%% row's write and its delete moves it twice (its count doubles): the
+%% price of never losing it, and docs/storage.md says so.
 -spec migrate_from_mnesia(binary()) -> ok.
 migrate_from_mnesia(Host) ->
     case mod_s2s_trust_mnesia:all() of
         [] ->
             ok;
-        Rows ->
-            Us = erlang:system_time(microsecond),
-            {Moved, Left} =
-                lists:foldl(fun(V, {M, L}) ->
-                                    case write(Host, V, Us) of
-                                        ok -> ok = mod_s2s_trust_mnesia:delete(
-                                                     V#s2s_trust_violation.domain),
-                                              {M + 1, L};
-                                        {error, _} -> {M, L + 1}
-                                    end
-                            end, {0, 0}, Rows),
-            case Left of
-                0 -> ?LOG_NOTICE("mod_s2s_trust: moved ~b violators list row(s) from Mnesia "
-                                 "into SQL (~ts)", [Moved, Host]);
-                _ -> ?LOG_ERROR("mod_s2s_trust: moved ~b violators list row(s) from Mnesia "
-                                "into SQL (~ts); ~b could not be written and stay in Mnesia "
-                                "until the next start", [Moved, Host, Left])
-            end
+        _ ->
+            global:trans({mod_s2s_trust_migrate, self()},
+                         fun() -> move(Host, mod_s2s_trust_mnesia:all(), 0) end,
+                         [node() | nodes()])
+    end,
+    ok.
+
+move(Host, [], Moved) ->
+    Moved > 0 andalso
+        ?LOG_NOTICE("mod_s2s_trust: moved ~b violators list row(s) from Mnesia into SQL (~ts)",
+                    [Moved, Host]),
+    ok;
+move(Host, [V | Rest], Moved) ->
+    case write(Host, V, erlang:system_time(microsecond)) of
+        ok ->
+            _ = mod_s2s_trust_mnesia:delete_unchanged(V),
+            move(Host, Rest, Moved + 1);
+        {error, Why} ->
+            ?LOG_ERROR("mod_s2s_trust: moved ~b violators list row(s) from Mnesia into SQL "
+                       "(~ts), then writing failed (~p); ~b stay in Mnesia until the next start",
+                       [Moved, Host, Why, length(Rest) + 1]),
+            ok
     end.
 
 log_once(Key, Format, Args) ->

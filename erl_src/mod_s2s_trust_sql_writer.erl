@@ -8,9 +8,13 @@
 %%% what failed for the next try, retrying with a growing delay. The
 %%% pending set is bounded (?MAX_PENDING domains, and the mailbox
 %%% ?MAX_MAILBOX messages): past it a violation is dropped, counted
-%%% (storage_dropped in the metrics) and logged, never silently. What is
-%%% still pending when the module stops is written if the database answers
-%%% within the stop's time, and otherwise named in the log.
+%%% (storage_dropped in the metrics) and logged, never silently. Domains
+%%% wait in a queue: one that fails goes to its back, so a row the database
+%%% refuses for itself cannot hold back the others. What is still pending
+%%% when the module stops is written if the database answers within
+%%% ?STOP_BUDGET_MS, and otherwise named in the log. Rows kept in Mnesia
+%%% from before a switch to SQL are moved here by this process too
+%%% (mod_s2s_trust_sql:migrate_from_mnesia/1), never by a vhost's start.
 -module(mod_s2s_trust_sql_writer).
 
 -behaviour(gen_server).
@@ -18,7 +22,7 @@
 -export([start/1, stop/0, record/1, forget/1, recount/0, flush/1, stats/0, rows/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
 %% pure, for EUnit
--export([add_pending/3, retry_delay/1]).
+-export([add_pending/3, retry_delay/1, requeue/3]).
 
 -include_lib("kernel/include/logger.hrl").
 -include("mod_s2s_trust.hrl").
@@ -42,6 +46,9 @@
 %% (a forget/1 waits at most one round).
 -define(ROUND, 200).
 -define(MAX_RETRY_MS, 30000).
+%% What terminate/2 may spend writing: below the supervisor's shutdown
+%% (5000 ms), so the log line naming what was not written always comes.
+-define(STOP_BUDGET_MS, 3500).
 -define(LOG_INTERVAL, 60).
 
 %%%===================================================================
@@ -73,10 +80,12 @@ stop() ->
 -spec record(#s2s_trust_violation{}) -> ok.
 record(#s2s_trust_violation{domain = Domain} = V) ->
     Us = erlang:system_time(microsecond),
-    case whereis(?SERVER) of
-        undefined ->
+    case {mod_s2s_trust_sql:storable_domain(Domain), whereis(?SERVER)} of
+        {false, _} ->
+            dropped(Domain, not_storable);
+        {true, undefined} ->
             dropped(Domain, writer_not_running);
-        Pid ->
+        {true, Pid} ->
             case erlang:process_info(Pid, message_queue_len) of
                 {message_queue_len, N} when N < ?MAX_MAILBOX ->
                     gen_server:cast(Pid, {record, V, Us});
@@ -85,11 +94,15 @@ record(#s2s_trust_violation{domain = Domain} = V) ->
             end
     end.
 
-%% Drop what is pending for Domain; true when there was something.
--spec forget(binary()) -> boolean().
+%% Drop what is pending for Domain: true when there was something, false
+%% when not (or no writer runs here), busy when the writer did not answer
+%% within a minute (it is in a long round against a slow database: the
+%% caller must not claim the domain is forgotten).
+-spec forget(binary()) -> boolean() | busy.
 forget(Domain) ->
-    try gen_server:call(?SERVER, {forget, Domain}, 30000)
-    catch exit:_ -> false
+    try gen_server:call(?SERVER, {forget, Domain}, 60000)
+    catch exit:{timeout, _} -> busy;
+          exit:_ -> false
     end.
 
 %% Count the table's rows again soon (after a forget; at start).
@@ -98,8 +111,8 @@ recount() ->
     gen_server:cast(?SERVER, recount).
 
 %% Write everything pending now; what is still pending after (the
-%% database failed). For tests and `s2s_trust_list` after a restart of
-%% the database: no waiting for the retry timer.
+%% database failed). A barrier for tests that read the table right after
+%% a refusal.
 -spec flush(timeout()) -> non_neg_integer().
 flush(Timeout) ->
     gen_server:call(?SERVER, flush, Timeout).
@@ -127,17 +140,27 @@ rows() ->
 %%%===================================================================
 
 %% Pending = #{Domain => {Row, LastUs}}: the violation joins its domain's
-%% entry; a new domain past the bound is refused.
--spec add_pending(#s2s_trust_violation{}, integer(), map()) -> {ok, map()} | full.
+%% entry; a new domain past the bound is refused. {ok, Pending, New}: New
+%% says whether the domain joins the queue.
+-spec add_pending(#s2s_trust_violation{}, integer(), map()) -> {ok, map(), boolean()} | full.
 add_pending(#s2s_trust_violation{domain = D} = V, Us, Pending) ->
     case Pending of
         #{D := {Run, OldUs}} ->
-            {ok, Pending#{D := {mod_s2s_trust_violators:combine(Run, V), max(OldUs, Us)}}};
+            {ok, Pending#{D := {mod_s2s_trust_violators:combine(Run, V), max(OldUs, Us)}}, false};
         _ when map_size(Pending) >= ?MAX_PENDING ->
             full;
         _ ->
-            {ok, Pending#{D => {V, Us}}}
+            {ok, Pending#{D => {V, Us}}, true}
     end.
+
+%% The queue after a round that wrote Tried (in order) and stopped at
+%% Failed (or none): the untried go back to the front, the failed one to
+%% the back.
+-spec requeue([binary()], binary() | none, queue:queue(binary())) -> queue:queue(binary()).
+requeue(Untried, none, Q) ->
+    queue:join(queue:from_list(Untried), Q);
+requeue(Untried, Failed, Q) ->
+    queue:in(Failed, queue:join(queue:from_list(Untried), Q)).
 
 %% 1 s after the first failure, doubling, at most 30 s.
 -spec retry_delay(pos_integer()) -> pos_integer().
@@ -150,11 +173,16 @@ retry_delay(Failures) ->
 
 init(Host) ->
     process_flag(trap_exit, true),   % terminate/2 runs at shutdown: last flush
+    counters:put(stats_counters(), ?PENDING, 0),   % a restarted writer holds nothing
     recount(),
-    {ok, #{host => Host, pending => #{}, timer => undefined, failures => 0, table => unknown}}.
+    %% A first round at once: it creates the table if needed and moves
+    %% Mnesia rows from before a switch to SQL.
+    {ok, arm(#{host => Host, pending => #{}, order => queue:new(), timer => undefined,
+               failures => 0, table => unknown, migrated => false}, 0)}.
 
-handle_call({forget, Domain}, _From, #{pending := P} = S) ->
-    S1 = S#{pending := maps:remove(Domain, P)},
+handle_call({forget, Domain}, _From, #{pending := P, order := Q} = S) ->
+    S1 = S#{pending := maps:remove(Domain, P),
+            order := queue:filter(fun(D) -> D =/= Domain end, Q)},
     set_pending(S1),
     {reply, maps:is_key(Domain, P), S1};
 handle_call(flush, _From, S) ->
@@ -163,45 +191,64 @@ handle_call(flush, _From, S) ->
 handle_call(_Other, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
-handle_cast({record, #s2s_trust_violation{domain = D} = V, Us}, #{pending := P} = S) ->
-    case mod_s2s_trust_sql:storable_domain(D) of
-        false ->
-            dropped(D, not_storable),
-            {noreply, S};
-        true ->
-            case add_pending(V, Us, P) of
-                {ok, P1} ->
-                    S1 = S#{pending := P1},
-                    set_pending(S1),
-                    {noreply, arm(S1, ?FLUSH_DELAY_MS)};
-                full ->
-                    dropped(D, too_many_pending),
-                    {noreply, S}
-            end
-    end;
+handle_cast({record, V, Us}, S) ->
+    S1 = pend(V, Us, S),
+    set_pending(S1),
+    {noreply, arm(S1, ?FLUSH_DELAY_MS)};
 handle_cast(recount, S) ->
     {noreply, maybe_evict(S)};
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
-handle_info(write, S) ->
-    S1 = write_round(S#{timer := undefined}),
-    {noreply, S1};
+handle_info({write, Ref}, #{timer := {Ref, _}} = S) ->
+    {noreply, write_round(S#{timer := undefined})};
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-terminate(_Reason, S) ->
-    #{pending := P} = write_all(S),
-    case maps:keys(P) of
+%% Casts still in the mailbox join the pending set; then a helper process
+%% writes for at most ?STOP_BUDGET_MS (a database that hangs would hold
+%% each query for sql_query_timeout). Whatever is not known to be written
+%% is named in the log.
+terminate(_Reason, S0) ->
+    S = drain(S0),
+    Self = self(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+                                       #{pending := Left} = write_all(S#{timer := undefined}),
+                                       Self ! {written, self(), maps:keys(Left)}
+                               end),
+    Left = receive
+               {written, Pid, L} -> L
+           after ?STOP_BUDGET_MS ->
+                   exit(Pid, kill),
+                   maps:keys(maps:get(pending, S))
+           end,
+    erlang:demonitor(Mon, [flush]),
+    case Left of
         [] ->
             ok;
-        Left ->
-            ?LOG_ERROR("mod_s2s_trust: stopping with ~b domain(s) of violations not written to "
-                       "SQL (database unavailable): ~ts",
+        _ ->
+            ?LOG_ERROR("mod_s2s_trust: stopping with ~b domain(s) of violations not known to be "
+                       "written to SQL (database unavailable or slow): ~ts",
                        [length(Left), lists:join(<<", ">>, [mod_s2s_trust:safe(D)
                                                            || D <- lists:sublist(Left, 20)])])
     end,
     counters:put(stats_counters(), ?PENDING, 0).
+
+drain(S) ->
+    receive
+        {'$gen_cast', {record, V, Us}} -> drain(pend(V, Us, S))
+    after 0 ->
+            S
+    end.
+
+%% One violation into the pending set (and the queue), or dropped, counted
+%% and logged when the set is full.
+pend(#s2s_trust_violation{domain = D} = V, Us, #{pending := P, order := Q} = S) ->
+    case add_pending(V, Us, P) of
+        {ok, P1, true} -> S#{pending := P1, order := queue:in(D, Q)};
+        {ok, P1, false} -> S#{pending := P1};
+        full -> dropped(D, too_many_pending), S
+    end.
 
 code_change(_Old, S, _Extra) ->
     {ok, S}.
@@ -210,34 +257,52 @@ code_change(_Old, S, _Extra) ->
 %%% Writing
 %%%===================================================================
 
-%% Write up to ?ROUND domains; more left means another round at once, a
-%% failure means a retry later (the database is down: no point in trying
-%% the other domains now).
-write_round(#{host := Host, pending := P, failures := F} = S0) ->
-    Batch = lists:sublist(maps:to_list(P), ?ROUND),
-    S = ensure_table(S0),
-    Written = case S of
-                  #{table := ready} -> write_batch(Host, Batch, P);
-                  _ -> {error, no_table, P}
-              end,
-    case Written of
-        {ok, P1} when Batch =:= [] ->
-            S#{pending := P1, failures := 0};
-        {ok, P1} ->
-            S1 = maybe_evict(S#{pending := P1, failures := 0}),
+%% Write up to ?ROUND domains from the front of the queue; more left
+%% means another round at once. A failure ends the round and means a retry
+%% later (the database is likely down: no point in trying the others now);
+%% the domain that failed goes to the back of the queue, so that one row
+%% the database refuses for itself does not stop the others for ever.
+write_round(#{host := Host, pending := P, order := Q, failures := F} = S0) ->
+    {Batch, Rest} = take(?ROUND, Q),
+    S = migrate(ensure_table(S0)),
+    {Written, Outcome} = case S of
+                             #{table := ready} -> write_batch(Host, Batch, P, []);
+                             _ -> {[], {error, no_table, Batch}}
+                         end,
+    P1 = maps:without(Written, P),
+    case Outcome of
+        ok when Written =:= [] ->
+            S#{pending := P1, order := Rest, failures := 0};
+        ok ->
+            S1 = maybe_evict(S#{pending := P1, order := Rest, failures := 0}),
             set_pending(S1),
             case map_size(P1) of
                 0 -> S1;
                 _ -> arm(S1, 0)
             end;
-        {error, Why, P1} ->
+        {error, Why, [Failed | Untried]} ->
             counters:add(stats_counters(), ?ERRORS, 1),
-            S1 = S#{pending := P1, failures := F + 1},
+            S1 = S#{pending := P1, order := requeue(Untried, Failed, Rest), failures := F + 1},
             set_pending(S1),
             Delay = retry_delay(F + 1),
             log_failure(Why, map_size(P1), Delay),
-            arm(S1, Delay)
+            arm(S1, Delay);
+        {error, Why, []} ->
+            S1 = S#{pending := P1, order := Rest, failures := F + 1},
+            log_failure(Why, map_size(P1), retry_delay(F + 1)),
+            arm(S1, retry_delay(F + 1))
     end.
+
+take(N, Q) ->
+    {Front, Rest} = queue:split(min(N, queue:len(Q)), Q),
+    {queue:to_list(Front), Rest}.
+
+%% Mnesia rows from before a switch to SQL move once the table is there.
+migrate(#{migrated := false, table := ready, host := Host} = S) ->
+    mod_s2s_trust_sql:migrate_from_mnesia(Host),
+    S#{migrated := true};
+migrate(S) ->
+    S.
 
 %% The table may not exist yet if the database was down when the module
 %% started.
@@ -250,21 +315,27 @@ ensure_table(#{host := Host} = S) ->
     end.
 
 write_all(S) ->
-    S1 = write_round(S),
+    S1 = write_round(cancel(S)),
     case S1 of
-        #{pending := P, failures := 0} when map_size(P) > 0 -> write_all(cancel(S1));
+        #{pending := P, failures := 0} when map_size(P) > 0 -> write_all(S1);
         _ -> S1
     end.
 
-write_batch(_Host, [], P) ->
-    {ok, P};
-write_batch(Host, [{D, {Run, Us}} | Rest], P) ->
-    case mod_s2s_trust_sql:write(Host, Run, Us) of
-        ok ->
-            counters:add(stats_counters(), ?WRITTEN, 1),
-            write_batch(Host, Rest, maps:remove(D, P));
-        {error, Why} ->
-            {error, Why, P}
+%% {Written domains, ok | {error, Why, [Failed | Untried]}}.
+write_batch(_Host, [], _P, Written) ->
+    {Written, ok};
+write_batch(Host, [D | Rest] = Batch, P, Written) ->
+    case maps:find(D, P) of
+        error ->   % forgotten since it was queued
+            write_batch(Host, Rest, P, Written);
+        {ok, {Run, Us}} ->
+            case mod_s2s_trust_sql:write(Host, Run, Us) of
+                ok ->
+                    counters:add(stats_counters(), ?WRITTEN, 1),
+                    write_batch(Host, Rest, P, [D | Written]);
+                {error, Why} ->
+                    {Written, {error, Why, Batch}}
+            end
     end.
 
 %% After every round that wrote (and at start, after a forget): bound
@@ -283,16 +354,19 @@ maybe_evict(#{host := Host} = S) ->
     end,
     S.
 
+%% The timer's message carries its own reference: a message of a timer
+%% cancelled too late is recognised and ignored, never taken for a newer
+%% one (which would cut a back-off short).
 arm(#{timer := undefined} = S, Ms) ->
-    S#{timer := erlang:send_after(Ms, self(), write)};
+    Ref = make_ref(),
+    S#{timer := {Ref, erlang:send_after(Ms, self(), {write, Ref})}};
 arm(S, _Ms) ->
     S.
 
 cancel(#{timer := undefined} = S) ->
     S;
-cancel(#{timer := T} = S) ->
+cancel(#{timer := {_Ref, T}} = S) ->
     _ = erlang:cancel_timer(T),
-    receive write -> ok after 0 -> ok end,
     S#{timer := undefined}.
 
 set_pending(#{pending := P}) ->

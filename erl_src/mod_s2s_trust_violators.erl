@@ -37,12 +37,11 @@ init(Host, DbType) ->
         {undefined, sql} ->
             case mod_s2s_trust_sql:check_type(Host) of
                 ok ->
-                    ok = mod_s2s_trust_sql_writer:start(Host),
+                    %% The writer creates the table and moves Mnesia rows
+                    %% from before a switch, after this start: a start
+                    %% never waits for the database.
                     persistent_term:put(?BACKEND, {sql, Host}),
-                    case mod_s2s_trust_sql:create_table(Host) of
-                        ok -> mod_s2s_trust_sql:migrate_from_mnesia(Host);
-                        {error, _} -> ok   % logged; the writer creates it later
-                    end;
+                    ok = mod_s2s_trust_sql_writer:start(Host);
                 {error, _} = E ->
                     E
             end;
@@ -139,8 +138,14 @@ forget(Domain) ->
         {sql, Host} ->
             %% Every node's writer: a violation another node still holds
             %% must not bring the row back either.
-            {Answers, _Down} = rpc:multicall(ejabberd_cluster:get_nodes(), mod_s2s_trust_sql_writer,
-                                             forget, [Domain], 30000),
+            {Answers, Down} = rpc:multicall(ejabberd_cluster:get_nodes(), mod_s2s_trust_sql_writer,
+                                            forget, [Domain], 70000),
+            %% A writer that did not answer may still write the domain
+            %% back: say so rather than claim it is forgotten.
+            case [A || A <- Answers, A =/= true, A =/= false] ++ Down of
+                [] -> ok;
+                Busy -> erlang:error({storage_busy, Busy})
+            end,
             Pending = lists:member(true, Answers),
             ok = mod_s2s_trust_mnesia:forget_last(Domain),
             Deleted = mod_s2s_trust_sql:delete(Host, Domain),
@@ -188,9 +193,11 @@ merge(#s2s_trust_violation{reasons = Rs, directions = Ds, count = C} = V,
                           last_details = Details}.
 
 %% Pure: a stored row (or none) after a run of newer violations that were
-%% merged on their own (the SQL writer's pending entry). Merging the run
-%% one by one into Old gives the same row: combine(Old, merge(undefined,
-%% ...)) = merge(Old, ...), which EUnit checks.
+%% merged on their own (the SQL writer's pending entry). For violations
+%% in time order, merging the run one by one into Old gives the same row:
+%% combine(Old, merge(undefined, ...)) = merge(Old, ...), which EUnit
+%% checks. When Old is the later one (another node wrote since), its
+%% last violation stays the row's last.
 -spec combine(#s2s_trust_violation{} | undefined, #s2s_trust_violation{} | undefined) ->
           #s2s_trust_violation{}.
 combine(undefined, New) ->
@@ -203,16 +210,17 @@ combine(#s2s_trust_violation{} = Old, #s2s_trust_violation{} = New) ->
     #s2s_trust_violation{reasons = NewRs, directions = NewDs, count = NewC,
                          first_seen = NewFirst, last_seen = NewLast} = New,
     %% Another node may have written a later violation meanwhile: the
-    %% row's last_* then stay that one's.
-    Latest = case max_seen(OldLast, NewLast) =:= NewLast of
-                 true -> New;
-                 false -> Old
-             end,
-    Latest#s2s_trust_violation{reasons = NewRs ++ [R || R <- OldRs, not lists:member(R, NewRs)],
-                            directions = lists:usort(OldDs ++ NewDs),
-                            first_seen = min_seen(OldFirst, NewFirst),
-                            last_seen = max_seen(OldLast, NewLast),
-                            count = OldC + NewC}.
+    %% later of the two gives the row its last_* and the head of its
+    %% reasons (on equal seconds, the run: it is the newer write).
+    {Latest, Rs} = case max_seen(OldLast, NewLast) =:= NewLast of
+                       true -> {New, NewRs ++ [R || R <- OldRs, not lists:member(R, NewRs)]};
+                       false -> {Old, OldRs ++ [R || R <- NewRs, not lists:member(R, OldRs)]}
+                   end,
+    Latest#s2s_trust_violation{reasons = Rs,
+                               directions = lists:usort(OldDs ++ NewDs),
+                               first_seen = min_seen(OldFirst, NewFirst),
+                               last_seen = max_seen(OldLast, NewLast),
+                               count = OldC + NewC}.
 
 min_seen(undefined, B) -> B;
 min_seen(A, undefined) -> A;

@@ -17,6 +17,10 @@
 #   k.test   Prosody, self-signed, subject CN full of log/JSON/Markdown metacharacters
 #   p.test   ejabberd without TLS at all (plain TCP + dialback)
 #
+# S2S_TRUST_DB=sql runs the same scenario with the violators lists of a.test
+# and m.test on PostgreSQL (db_type: sql, docs/storage.md): a throwaway
+# cluster on 127.0.0.1:55432 (tests/sql/pg.sh), one database per node.
+#
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +37,26 @@ declare -A IP=([a]=127.0.0.2 [b]=127.0.0.3 [c]=127.0.0.4 [d]=127.0.0.5 [e]=127.0
                [f]=127.0.0.7 [m]=127.0.0.20 [p]=127.0.0.21 [s]=127.0.0.22 [x]=127.0.0.23
                [y]=127.0.0.24 [k]=127.0.0.25)
 lab_init || exit 1
+DB=${S2S_TRUST_DB:-mnesia}
+SQL_YAML=''
+if [ "$DB" = sql ]; then
+    # shellcheck source=tests/sql/pg.sh
+    source "$HERE/../sql/pg.sh"
+    PG_DIR=$LAB_DIR/pg
+    trap 'pg_stop "$PG_DIR"; lab_teardown' EXIT
+    pg_start "$PG_DIR" 55432 || exit 1
+    pg_createdb 55432 ejabberd_m || exit 1
+fi
+sql_yaml() { # DATABASE: the node's SQL pool
+    printf 'sql_type: pgsql\nsql_server: "127.0.0.1"\nsql_port: 55432\nsql_database: %s\nsql_username: ejabberd\nsql_password: ""\nsql_pool_size: 2\n' "$1"
+}
+# On SQL a violation reaches the table through the module's writer, a moment
+# after the refusal: wait until the writer has written what it holds (a
+# barrier, not a delay) before reading the list.
+settle() {
+    [ "$DB" = sql ] || return 0
+    lab_rpc a 'mod_s2s_trust_sql_writer:flush(20000)' >/dev/null
+}
 # Prosody reads the hosts file once, at start: declare every domain first.
 for n in m p s x y k; do lab_add_host "$n.test" "${IP[$n]}" || exit 1; done
 
@@ -65,8 +89,13 @@ write_trust() { # the anchors a.test trusts, as one file
 write_trust root.pem
 
 module_yaml() { # MODE [EXEMPT]
-    printf 'mod_s2s_trust:\n  trust_config: "%s"\n  mode: %s\n  log_file: "%s"\n  exempt: [%s]\n' \
-        "$TRUST/trust.conf" "$1" "$LAB_DIR/$2-violations.jsonl" "${3:-}"
+    printf 'mod_s2s_trust:\n  trust_config: "%s"\n  mode: %s\n  log_file: "%s"\n  exempt: [%s]\n  db_type: %s\n' \
+        "$TRUST/trust.conf" "$1" "$LAB_DIR/$2-violations.jsonl" "${3:-}" "$DB"
+}
+node_yaml() { # DATABASE: what a node with the module adds to ejabberd.yml
+    if [ "$DB" = sql ]; then
+        sql_yaml "$1"
+    fi
 }
 touch "$LAB_DIR/a-violations.jsonl" "$LAB_DIR/m-violations.jsonl"
 chown ejabberd "$LAB_DIR"/*-violations.jsonl
@@ -75,9 +104,11 @@ chown ejabberd "$LAB_DIR"/*-violations.jsonl
 # a.test lets STARTTLS be optional so that the module alone, not ejabberd, has
 # to refuse a peer without TLS; docs/module.md still recommends `required`.
 # mod_http_api answers the module's commands (tag s2s) from loopback.
-lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" http_api=5280 yaml="$LAB_API_PERMS" \
+lab_ejabberd_start a a.test "${IP[a]}" a starttls=optional dialback=yes code="$REPO" http_api=5280 \
+    yaml="$LAB_API_PERMS" yaml="$(node_yaml ejabberd_test)" \
     modules="$(module_yaml enforce a x.test)" nowait || exit 1
 lab_ejabberd_start m m.test "${IP[m]}" m starttls=required dialback=yes code="$REPO" \
+    yaml="$(node_yaml ejabberd_m)" \
     modules="$(module_yaml audit m)" nowait || exit 1
 lab_ejabberd_start b b.test "${IP[b]}" b hardened nowait || exit 1
 lab_ejabberd_start p p.test "${IP[p]}" p starttls=optional plaintcp nowait || exit 1
@@ -94,7 +125,7 @@ done
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
 
-violators() { lab_ctl a s2s_trust_violators; }
+violators() { settle; lab_ctl a s2s_trust_violators; }
 # listed DOMAIN REASON: the violators list of a.test holds DOMAIN with REASON.
 listed() { violators | grep -E "^$1[[:space:]].*$2" >/dev/null; }
 not_listed() { ! violators | grep -E "^$1[[:space:]]" >/dev/null; }
@@ -168,6 +199,7 @@ lab_send kim@k.test alice@a.test "k to a hostile"
 check "hostile subject: k -> a refused" a k -- \
     lab_assert_not_delivered alice@a.test "k to a hostile" a "$REFUSED_IN k.test: self_signed"
 hostile_json() { # the export and the log file stay valid JSON and keep the bytes exactly
+    settle
     lab_ctl a s2s_trust_export json | HOSTILE_CN="$HOSTILE_CN" python3 -c '
 import json, os, sys
 cn = os.environ["HOSTILE_CN"]
@@ -190,6 +222,7 @@ hostile_text() { # one line per field in the operator's view, control bytes esca
 check "hostile subject: s2s_trust_check escapes it" a -- hostile_text
 
 # ---- the record: commands, export, log file ----------------------------------------------
+settle
 md=$(lab_ctl a s2s_trust_export markdown)
 if grep -Eq '^\+ c\.test — self_signed, first seen [0-9T:-]+Z, last seen [0-9T:-]+Z, [0-9]+$' <<<"$md"; then
     e2e_ok "export markdown: '+ domain — reason, first seen, last seen, count'"

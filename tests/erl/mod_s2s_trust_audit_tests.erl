@@ -277,6 +277,25 @@ counters_test() ->
     undefined = mod_s2s_trust_webadmin:counters(),
     ok = mod_s2s_trust_metrics:verdict(in, refused, expired).
 
+%% Where the violators list is kept (docs/storage.md): an SQL database that
+%% holds violations back, or a writer that dropped some, is reported.
+storage_test_() ->
+    G = good(),
+    Sql = fun(P, D) -> G#{storage => #{backend => {sql, <<"a.test">>},
+                                       sql => #{pending => P, dropped => D, errors => 0,
+                                                written => 5}}} end,
+    [?_assertEqual([], status_of(violators_storage, G#{storage => undefined})),
+     ?_assertEqual([pass], status_of(violators_storage,
+                                     G#{storage => #{backend => mnesia, sql => #{}}})),
+     ?_assertEqual([pass], status_of(violators_storage, Sql(0, 0))),
+     ?_assertEqual([warn], status_of(violators_storage, Sql(3, 0))),
+     ?_assertEqual([warn], status_of(violators_storage, Sql(0, 1))),
+     ?_test(begin
+                #{text := T} = one(violators_storage, Sql(3, 2)),
+                ?assertMatch({_, _}, binary:match(T, <<"3 domain(s) of violations wait">>)),
+                ?assertMatch({_, _}, binary:match(T, <<"2 violation(s) not stored">>))
+            end)].
+
 %% CRL refresh (docs/crl.md): a CRL that cannot be fetched is reported,
 %% never silently ignored; with crl_missing: refuse it is a fail.
 crls_test_() ->

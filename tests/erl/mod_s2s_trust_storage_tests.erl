@@ -49,11 +49,12 @@ combine_older_run_test() ->
     Stored = one_by_one(undefined, [event(D, out, expired, refused, #{by => other}, 200)]),
     Run = one_by_one(undefined, [event(D, in, self_signed, audited, #{by => us}, 150)]),
     C = ?V:combine(Stored, Run),
-    ?assertEqual({2, 150, 200, expired, refused, #{by => other}, [in, out]},
+    ?assertEqual({2, 150, 200, expired, refused, #{by => other}, [in, out],
+                  [expired, self_signed]},
                  {C#s2s_trust_violation.count, C#s2s_trust_violation.first_seen,
                   C#s2s_trust_violation.last_seen, C#s2s_trust_violation.last_reason,
                   C#s2s_trust_violation.last_outcome, C#s2s_trust_violation.last_details,
-                  C#s2s_trust_violation.directions}).
+                  C#s2s_trust_violation.directions, C#s2s_trust_violation.reasons}).
 
 %% A row survives the SQL columns unchanged, whatever bytes its details
 %% carry (a hostile certificate's subject: NUL, quotes, invalid UTF-8).
@@ -97,16 +98,27 @@ storable_domain_test_() ->
 add_pending_test_() ->
     W = mod_s2s_trust_sql_writer,
     V = fun(D, N) -> ?V:merge(undefined, D, in, expired, refused, #{}, N) end,
-    {ok, P1} = W:add_pending(V(<<"a">>, 1), 10, #{}),
-    {ok, P2} = W:add_pending(V(<<"a">>, 2), 20, P1),
+    {ok, P1, New1} = W:add_pending(V(<<"a">>, 1), 10, #{}),
+    {ok, P2, New2} = W:add_pending(V(<<"a">>, 2), 20, P1),
     {Run, Us} = maps:get(<<"a">>, P2),
     Full = maps:from_list([{integer_to_binary(I), {V(integer_to_binary(I), 1), 1}}
                            || I <- lists:seq(1, 10000)]),
     [?_assertEqual(1, map_size(P2)),
+     %% only the first joins the queue
+     ?_assertEqual({true, false}, {New1, New2}),
      ?_assertEqual({2, 20}, {Run#s2s_trust_violation.count, Us}),
      ?_assertEqual(full, W:add_pending(V(<<"new">>, 1), 1, Full)),
      %% a domain already pending still counts when the set is full
-     ?_assertMatch({ok, _}, W:add_pending(V(<<"5">>, 2), 2, Full))].
+     ?_assertMatch({ok, _, false}, W:add_pending(V(<<"5">>, 2), 2, Full))].
+
+%% After a round that stopped at a failing domain: the untried first, the
+%% rest as they were, the failed one last (it cannot hold the others back).
+requeue_test_() ->
+    W = mod_s2s_trust_sql_writer,
+    Rest = queue:from_list([<<"d">>, <<"e">>]),
+    [?_assertEqual([<<"b">>, <<"c">>, <<"d">>, <<"e">>, <<"a">>],
+                   queue:to_list(W:requeue([<<"b">>, <<"c">>], <<"a">>, Rest))),
+     ?_assertEqual([<<"b">>, <<"d">>, <<"e">>], queue:to_list(W:requeue([<<"b">>], none, Rest)))].
 
 retry_delay_test_() ->
     W = mod_s2s_trust_sql_writer,

@@ -7,6 +7,7 @@
 #   pg_start DIR PORT     initdb (first time) + start; creates ejabberd_test
 #   pg_stop DIR           fast stop; waits until the postmaster is gone
 #   pg_sql PORT SQL       run SQL in ejabberd_test; rows unaligned, '|'-separated
+#   pg_createdb PORT NAME one more database
 #
 # initdb refuses root: as root, the cluster runs as the postgres user.
 
@@ -47,4 +48,10 @@ pg_sql() {
     local port=$1
     shift
     psql -X -q -h 127.0.0.1 -p "$port" -U ejabberd -d ejabberd_test -tA -v ON_ERROR_STOP=1 -c "$*"
+}
+
+pg_createdb() { # PORT NAME: one more database (one per ejabberd node that must not share)
+    psql -X -q -h 127.0.0.1 -p "$1" -U ejabberd -d postgres -tAc \
+        "select 1 from pg_database where datname = '$2'" | grep -q 1 ||
+        psql -X -q -h 127.0.0.1 -p "$1" -U ejabberd -d postgres -c "create database $2" >/dev/null
 }

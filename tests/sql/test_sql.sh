@@ -111,8 +111,8 @@ if [ -n "$SCHEMA_OPT" ]; then
 else
     echo "n/a  ejabberd_sql_schema (ejabberd $(lab_ejabberd_version) has none; the module's own CREATE TABLE made it)"
 fi
-check "the Mnesia row moved into SQL, count kept" \
-    eval '[ "$(sql "select count || '"'"' '"'"' || reasons from s2s_trust_violators where domain = '"'"'c.test'"'"'")" = "$MNESIA_COUNT self_signed" ]'
+moved() { [ "$(sql "select count || ' ' || reasons from s2s_trust_violators where domain = 'c.test'")" = "$MNESIA_COUNT self_signed" ]; }
+check "the Mnesia row moved into SQL, count kept" _lab_poll 20 0.2 moved
 check "and left Mnesia" eval '[ "$(mnesia_rows)" = 0 ]'
 
 # ---- verdicts recorded in SQL ----------------------------------------------------
@@ -138,6 +138,10 @@ check "s2s_trust_export json" \
 check "s2s_trust_check c.test" eval 'lab_ctl a s2s_trust_check c.test | grep -q self_signed'
 metric() { lab_ctl a s2s_trust_metrics | awk -v n="ejabberd_s2s_trust_$1" '$1 == n { print $2 }'; }
 check "metrics: violators 1" eval '[ "$(metric violators)" = 1 ] || { metric violators; false; }'
+audit_storage() { # STATUS TEXT: the posture audit's violators_storage line for a.test
+    lab_ctl a s2s_trust_audit text | grep -Eq -- "^  \[$1\] violators_storage +$2"
+}
+check "audit: violators_storage passes, names SQL" audit_storage pass 'violators list in SQL \(the SQL pool of a\.test\)$'
 admin_page() {
     python3 - "http://127.0.0.2:$HTTP_PORT/admin/server/a.test/s2s_trust/" "$ADMIN" "$ADMIN_PW" <<'EOF'
 import base64, re, sys, urllib.request
@@ -171,6 +175,8 @@ check "database down: b.test still delivered" lab_wait_delivered alice@a.test "b
 pending() { lab_ctl a s2s_trust_metrics | grep -Eq '^ejabberd_s2s_trust_storage_pending [1-9]'; }
 check "the violation is pending (metrics)" _lab_poll 20 0.2 pending
 check "the failure is logged" lab_wait_log a "writing the violators list to SQL failed"
+check "audit: violators_storage warns, counts what waits" \
+    audit_storage warn 'violators list in SQL \(the SQL pool of a\.test\): [1-9][0-9]* domain\(s\) of violations wait'
 check "s2s_trust_violators says the database is unavailable" \
     eval '! lab_ctl a s2s_trust_violators >/dev/null 2>&1'
 pg_start "$PG_DIR" "$PG_PORT" || { echo "PostgreSQL did not restart"; exit 1; }
@@ -208,5 +214,18 @@ lab_send carol@c.test dave@a2.test "c to a2 again"
 on_a() { lab_ctl a s2s_trust_violators | grep -Eq '^c\.test[[:space:]]+self_signed'; }
 check "a violation a2 records is listed on a" _lab_poll 30 0.5 on_a
 check "count restarted from the forget (was $C2)" eval '[ "$(sql_count c.test)" -ge 1 ] && [ "$(sql_count c.test)" -lt "$C2" ]'
+
+# ---- the bound on SQL: max_violators 5 on a2, twelve domains recorded in time order -----
+sed -i 's/^    db_type: sql$/    db_type: sql\n    max_violators: 5/' "$LAB_DIR/a2/etc/ejabberd.yml"
+lab_ejabberd_restart a2 || exit 1
+lab_rpc a2 "Now = erlang:system_time(second),
+    [ok = mod_s2s_trust_violators:record(<<\"flood\", (integer_to_binary(I))/binary, \".test\">>,
+                                          in, self_signed, refused, #{}, Now + I) || I <- lists:seq(1, 12)],
+    mod_s2s_trust_sql_writer:flush(20000)" >/dev/null
+rows() { sql "select count(*) from s2s_trust_violators"; }
+newest_kept() { sql "select string_agg(domain, ',' order by last_seen) from s2s_trust_violators"; }
+check "past max_violators the table is cut back to it" eval '[ "$(rows)" -le 5 ]'
+check "the least recently seen went, the newest stayed" eval '[[ "$(newest_kept)" == *flood11.test,flood12.test ]] && [[ "$(newest_kept)" != *flood1.test,* ]]'
+check "the eviction is logged" lab_wait_log a2 "the violators list is full \(max_violators = 5\)"
 
 e2e_summary
