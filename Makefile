@@ -19,7 +19,7 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql test-deb
+              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql test-deb test-dane
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -208,10 +208,20 @@ test-sql: all pki
 test-e2e-module-sql: all pki
 	S2S_TRUST_DB=sql LAB_PKI_FROM=$(PKI) $(LAB_LOCK) bash tests/e2e/test_module.sh
 
+# DANE (docs/dane.md) against a loopback DNSSEC lab (tests/dane/dnslab.sh:
+# nsd on 127.0.0.53:5353, zones signed at test time): the lab itself, the
+# CLI, and the module in real ejabberd with Prosody peers; flocked.
+.PHONY: test-dane
+test-dane: all pki
+	LAB_DIR=/tmp/s2s-lab-dane flock /tmp/s2s-lab.lock bash tests/dane/test_dnslab.sh
+	S2S_TRUST_PKI=$(PKI) S2S_TRUST_BIN=$(TOP)/priv/bin/s2s-trust LAB_DIR=/tmp/s2s-lab-dane-cli flock /tmp/s2s-lab.lock bash tests/dane/test_dane_cli.sh
+	LAB_DIR=/tmp/s2s-lab-dane-module LAB_DIST_BASE=27600 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/dane/test_dane_module.sh
+
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
-          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql
+          demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql \
+          test-dane
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:

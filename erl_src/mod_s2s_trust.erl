@@ -83,6 +83,7 @@ start(Host, Opts) ->
     %% what Mnesia holds after a restart or a copy from another node.
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
+    ok = mod_s2s_trust_dane:start(Host, Opts),  % DANE (docs/dane.md)
     _ = mod_s2s_trust_store:load(Host, Opts),
     mod_s2s_trust_compat:register_commands(?MODULE, mod_s2s_trust_commands:commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
@@ -105,6 +106,7 @@ stop(Host) ->
         true ->
             ok
     end,
+    mod_s2s_trust_dane:stop(Host),
     mod_s2s_trust_store:forget(Host).
 
 %% `ejabberdctl reload_config`: rebuild the store from the (maybe new)
@@ -117,6 +119,7 @@ reload(Host, NewOpts, OldOpts) ->
         ?LOG_WARNING("mod_s2s_trust: db_type of ~ts changed; the violators list stays where it "
                      "is until ejabberd restarts (docs/storage.md)", [Host]),
     _ = mod_s2s_trust_store:load(Host, NewOpts),
+    ok = mod_s2s_trust_dane:start(Host, NewOpts),
     mod_s2s_trust_gate:new_policy(Host),
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
     ?LOG_NOTICE("mod_s2s_trust: reloaded on ~ts: ~b live s2s stream(s) judged, ~b closed",
@@ -157,6 +160,14 @@ mod_opt_type(max_violators) ->
     econf:pos_int();
 mod_opt_type(db_type) ->
     econf:db_type(?MODULE);
+mod_opt_type(dane) ->
+    econf:enum([off, opportunistic, require]);
+mod_opt_type(dnssec_config) ->
+    econf:either(econf:enum([default]), econf:file());
+mod_opt_type(dnssec_trust_anchor) ->
+    econf:either(econf:enum([default]), econf:file());
+mod_opt_type(dane_timeout) ->
+    econf:int(100, 60000);
 mod_opt_type(metrics_allow) ->
     econf:list(econf:ip_mask()).
 
@@ -171,6 +182,7 @@ mod_options(_Host) ->
      {probe_interval, 300}, {max_learned, 64},
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
      {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000},
+     {dane, off}, {dnssec_config, default}, {dnssec_trust_anchor, default}, {dane_timeout, 5000},
      {metrics_allow, [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}]}].
 
 mod_doc() ->
@@ -245,6 +257,24 @@ mod_doc() ->
                       "PostgreSQL through the vhost's SQL pool (sql_type: pgsql). One list "
                       "serves the node; the first vhost that starts the module chooses. "
                       "Default: mnesia (the global default_db does not apply)."}},
+           {dane,
+            #{value => "off | opportunistic | require",
+              desc => "DANE for s2s (RFC 7673, docs/dane.md): 'opportunistic' accepts a "
+                      "certificate matching the peer's DNSSEC-signed TLSA records even without "
+                      "a public CA and refuses one that matches none of them; 'require' also "
+                      "refuses a peer without such records. A bogus DNSSEC answer refuses. "
+                      "Default off."}},
+           {dnssec_config,
+            #{value => "default | Path",
+              desc => "A libunbound configuration file for the DNSSEC lookups; 'default' "
+                      "resolves from the root servers."}},
+           {dnssec_trust_anchor,
+            #{value => "default | Path",
+              desc => "DNSSEC trust anchor (DS or DNSKEY lines); 'default' is the system's "
+                      "root key, /usr/share/dns/root.key (package dns-root-data)."}},
+           {dane_timeout,
+            #{value => "Milliseconds",
+              desc => "How long a stream waits for its peer's TLSA lookup (default 5000)."}},
            {metrics_allow,
             #{value => "[IP/Mask]",
               desc => "Networks allowed to read the metrics page (request_handlers: "
@@ -396,15 +426,18 @@ no_tls(Dir, Host, RServer) ->
 
 %% ejabberd refused the peer's SASL EXTERNAL itself. Listed when our own
 %% verifier refuses that certificate too (the reason is ours); when ours
-%% accepts it (23.01 checks an inbound certificate for the client purpose)
-%% it is ejabberd's quirk, not a violation: logged only. Dialback may still
-%% follow, and is judged in full.
+%% accepts it (23.01 checks an inbound certificate for the client purpose;
+%% a self-signed certificate matching the peer's DANE-EE record is never
+%% ejabberd's to accept) it is ejabberd's quirk, not a violation: logged
+%% only. Dialback may still follow, and is judged in full.
 ejabberd_refused(_Dir, _Host, <<>>, _State) ->
     ok;
 ejabberd_refused(Dir, Host, RServer, State) ->
     record_quietly(RServer,
                    fun() ->
-                           case judge(Host, RServer, peer_chain(State)) of
+                           Chain = peer_chain(State),
+                           case mod_s2s_trust_dane:judge(Host, RServer, Chain,
+                                                         judge(Host, RServer, Chain)) of
                                {ok, _} ->
                                    ?LOG_INFO("mod_s2s_trust: ejabberd refused SASL EXTERNAL of ~ts, "
                                              "whose certificate our verifier accepts",
@@ -491,8 +524,9 @@ guarded(Dir, Host, RServer, Fun) ->
 check_stream(Dir, Host, RServer, State) ->
     true = gen_mod:is_loaded(Host, ?MODULE),   % a vhost without the module has no policy
     Chain = peer_chain(State),
-    {Verdict, Details} = mod_s2s_trust_crl:check_chain(   % notes CRL points; crl_missing
-                           Host, Chain, complete_chain(Host, RServer, Chain, judge(Host, RServer, Chain))),
+    Pkix = mod_s2s_trust_crl:check_chain(   % notes CRL points; crl_missing
+             Host, Chain, complete_chain(Host, RServer, Chain, judge(Host, RServer, Chain))),
+    {Verdict, Details} = mod_s2s_trust_dane:judge(Host, RServer, Chain, Pkix),
     Opts = #{mode => mode(Host),
              exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
     case decide(Verdict, RServer, Opts) of
@@ -509,6 +543,8 @@ check_stream(Dir, Host, RServer, State) ->
 %% (intermediates, CRLs and the policy change through reloads, which judge
 %% again). Audited or exempted: an hour, so a long stream is judged again
 %% now and then. An unreadable date counts as an hour too.
+valid_until(ok, #{authority := Authority}) when Authority =/= pkix ->
+    in_an_hour();   % accepted by DNS records, which may change: judged again hourly
 valid_until(Verdict, Details) ->
     case {Verdict, maps:get(not_after, Details, undefined)} of
         {ok, NotAfter} when is_binary(NotAfter) ->

@@ -16,7 +16,7 @@
 %%% violators list, not a dimension of a time series).
 -module(mod_s2s_trust_metrics).
 
--export([init/0, verdict/3, checked/1, crl_fetched/1]).
+-export([init/0, verdict/3, checked/1, crl_fetched/1, dane_lookup/1]).
 -export([render/0, command/0, process/2, allowed/2]).
 %% for tests
 -export([reasons/0, buckets/0, snapshot/0]).
@@ -30,7 +30,11 @@
 -define(DIRECTIONS, [in, out]).
 -define(OUTCOMES, [accepted, refused, audited, exempted]).
 %% Verdicts the module itself gives, besides the engine's (s2s_trust:reasons/0).
--define(MODULE_REASONS, [no_trust_store, no_tls, not_authenticated, internal_error]).
+-define(MODULE_REASONS, [no_trust_store, no_tls, not_authenticated, internal_error,
+                         dane_mismatch, dnssec_bogus, dane_required, dane_unavailable]).
+%% Results of the DANE lookups (mod_s2s_trust_dane): the DNSSEC status of
+%% the answer, or why there was none.
+-define(DANE_RESULTS, [secure, insecure, bogus, error, timeout, busy, no_resolver]).
 %% CRL fetch results (mod_s2s_trust_crl_index:record/3).
 -define(CRL_RESULTS, [updated, unchanged, failed]).
 %% Upper bounds of the check-time histogram, in microseconds: a verdict
@@ -55,7 +59,8 @@ init() ->
     Keys = [{verdict, D, O, R} || D <- ?DIRECTIONS, O <- ?OUTCOMES, R <- reasons() ++ [other]]
         ++ [{check_bucket, B} || B <- ?BUCKETS_US ++ [inf]]
         ++ [check_sum_us]
-        ++ [{crl_fetch, R} || R <- ?CRL_RESULTS],
+        ++ [{crl_fetch, R} || R <- ?CRL_RESULTS]
+        ++ [{dane_lookup, R} || R <- ?DANE_RESULTS],
     Index = maps:from_list(lists:zip(Keys, lists:seq(1, length(Keys)))),
     case persistent_term:get(?KEY, undefined) of
         {_, Index, _} ->
@@ -90,6 +95,11 @@ checked(Micros) ->
 -spec crl_fetched(updated | unchanged | failed) -> ok.
 crl_fetched(Result) ->
     bump(fun(Index) -> [{maps:get({crl_fetch, Result}, Index), 1}] end).
+
+%% One DANE lookup (mod_s2s_trust_dane) and its result.
+-spec dane_lookup(atom()) -> ok.
+dane_lookup(Result) ->
+    bump(fun(Index) -> [{maps:get({dane_lookup, Result}, Index), 1}] end).
 
 %% Never raises, whatever it is given (an outcome this code does not know,
 %% an array of an older version): the hooks count through here.
@@ -160,6 +170,9 @@ render() ->
        family(<<"crl_fetches_total">>, counter, <<"CRL fetches by result">>,
               [{[{result, R}], maps:get({crl_fetch, R}, C, 0)} || R <- ?CRL_RESULTS]),
        crl_families(),
+       family(<<"dane_lookups_total">>, counter,
+              <<"DNSSEC lookups of peers' TLSA records (dane on), by result">>,
+              [{[{result, R}], maps:get({dane_lookup, R}, C, 0)} || R <- ?DANE_RESULTS]),
        storage_families(),
        family(<<"start_time_seconds">>, gauge,
               <<"When these counters started (Unix time)">>, [{[], maps:get(since, C)}])]).

@@ -13,6 +13,8 @@
 static const char cli_usage_text[] =
     "usage: s2s-trust check [--config FILE] [--at TIME] [--json] [--explain] --domain DOMAIN CHAIN...\n"
     "       s2s-trust config-check [--json] FILE\n"
+    "       s2s-trust dane DOMAIN [--unbound-conf FILE] [--trust-anchor FILE] [--chain PEM]\n"
+    "                       [--config FILE] [--json]\n"
     "       s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from DOMAIN]\n"
     "                       [--config FILE] [--json] [--timeout MS]\n"
     "       s2s-trust selftest TARGET [--connect HOST:PORT] [--from DOMAIN] [--json]\n"
@@ -26,6 +28,12 @@ static const char cli_usage_text[] =
     "  --explain   add the certificate details an operator needs\n"
     "  --json      one JSON object per chain instead of text\n"
     "config-check  read FILE and build its trust store; report the first error with file and line\n"
+    "dane          look up DOMAIN's TLSA records as RFC 7673 says (a DNSSEC-secure SRV\n"
+    "              _xmpp-server._tcp, else _5269._tcp.DOMAIN), validated by libunbound, and\n"
+    "              with --chain tell whether the chain matches them (else PKIX decides)\n"
+    "  --unbound-conf FILE  libunbound configuration (unbound.conf syntax)\n"
+    "  --trust-anchor FILE  DS or DNSKEY lines (default /usr/share/dns/root.key)\n"
+    "  --chain PEM  certificates as a peer sends them, leaf first\n"
     "probe         connect to DOMAIN's XMPP server as a federating server would (SRV\n"
     "              _xmpps-server, _xmpp-server, then DOMAIN:5269), capture the certificate\n"
     "              chain it sends, verify it like check, and report what it sends and why\n"
@@ -48,7 +56,9 @@ static const char cli_usage_text[] =
     "\n"
     "exit status: 0 trusted / config good, 1 refused, 2 usage, configuration or I/O error,\n"
     "             3 probe: no certificate chain could be captured\n"
-    "selftest:    0 every peer refused, 1 at least one ACCEPTED, 3 inconclusive\n";
+    "selftest:    0 every peer refused, 1 at least one ACCEPTED, 3 inconclusive\n"
+    "dane:        0 secure or insecure answer (--chain: accepted), 1 bogus (--chain: refused),\n"
+    "             2 also when DNS gave no answer\n";
 
 int cli_usage(const char *why)
 {

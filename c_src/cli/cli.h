@@ -3,7 +3,7 @@
  * usage text, printing an error, loading the trust store, and one entry
  * point per command. cli.c implements the shared part; main.c dispatches
  * to the commands only through this header; each command is its own file
- * (check.c, config_check.c, probe.c, selftest.c) and calls no other's.
+ * (check.c, config_check.c, dane.c, probe.c, selftest.c) and calls no other's.
  */
 #ifndef S2S_TRUST_CLI_H
 #define S2S_TRUST_CLI_H
@@ -39,6 +39,7 @@ int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **
  * returns the process's exit status. */
 int cli_cmd_check(int argc, char **argv);        /* check.c */
 int cli_cmd_config_check(int argc, char **argv); /* config_check.c */
+int cli_cmd_dane(int argc, char **argv);         /* dane.c */
 int cli_cmd_probe(int argc, char **argv);        /* probe.c */
 int cli_cmd_selftest(int argc, char **argv);     /* selftest.c */
 

@@ -5,6 +5,7 @@
  *
  *   s2s-trust check [--config FILE] [--at TIME] [--json] [--explain] --domain D CHAIN...
  *   s2s-trust config-check [--json] FILE
+ *   s2s-trust dane DOMAIN [--unbound-conf FILE] [--trust-anchor FILE] [--chain PEM] ...
  *   s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from D] ...
  *   s2s-trust selftest TARGET [--connect HOST:PORT] [--from D] [--dialback A:P] ...
  *
@@ -22,6 +23,7 @@ static const struct {
 } commands[] = {
     { "check", cli_cmd_check },
     { "config-check", cli_cmd_config_check },
+    { "dane", cli_cmd_dane },
     { "probe", cli_cmd_probe },
     { "selftest", cli_cmd_selftest },
 };

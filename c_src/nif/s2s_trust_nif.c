@@ -59,6 +59,11 @@ static ErlNifFunc nif_funcs[] = {
     {"check_nif", 3, s2s_trust_check_nif, 0},
     {"describe_nif", 3, s2s_trust_describe_nif, 0},
     {"reasons_nif", 0, s2s_trust_reasons_nif, 0},
+    /* DANE (s2s_trust_dane_nif.c): open reads files; a lookup only queues
+     * (the resolver's own threads do the DNS); a match verifies a chain. */
+    {"dnssec_open_nif", 4, s2s_trust_dnssec_open_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"dane_lookup_nif", 4, s2s_trust_dane_lookup_nif, 0},
+    {"dane_verify_nif", 5, s2s_trust_dane_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 
 /* Returning __LINE__ tells which step failed (OTP style); nothing is printed. */
@@ -67,6 +72,8 @@ static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
     (void)load_info;
     s2s_trust_atoms_init(env);
     if (s2s_trust_store_nif_init(env) != 0)
+        return __LINE__;
+    if (s2s_trust_dane_nif_init(env) != 0)
         return __LINE__;
     *priv_data = NULL;
     return 0;
@@ -84,6 +91,8 @@ static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data,
     if (!atoms_ready)
         s2s_trust_atoms_init(env);
     if (s2s_trust_store_nif_init(env) != 0)
+        return __LINE__;
+    if (s2s_trust_dane_nif_init(env) != 0)
         return __LINE__;
     *priv_data = NULL;
     return 0;

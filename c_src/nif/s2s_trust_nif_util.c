@@ -87,3 +87,32 @@ ERL_NIF_TERM s2s_trust_make_map(ErlNifEnv *env, ERL_NIF_TERM *keys,
         map = enif_make_new_map(env);
     return map;
 }
+
+int s2s_trust_nif_get_chain(ErlNifEnv *env, ERL_NIF_TERM list, s2s_trust_nif_chain_t *chain,
+                            const char **why)
+{
+    ERL_NIF_TERM head, tail = list;
+    ErlNifBinary bin;
+    unsigned i;
+
+    chain->n = 0;
+    if (!enif_get_list_length(env, list, &chain->presented)) {
+        *why = "expected a proper list of DER binaries";
+        return -1;
+    }
+    for (i = 0; enif_get_list_cell(env, tail, &head, &tail); i++) {
+        if (i < S2S_TRUST_NIF_CHAIN_PASS_MAX) {
+            if (!enif_inspect_binary(env, head, &bin)) {
+                *why = "expected a list of binaries (DER certificates)";
+                return -1;
+            }
+            chain->der[i].data = bin.data;
+            chain->der[i].len = bin.size;
+            chain->n++;
+        } else if (!enif_is_binary(env, head)) {
+            *why = "expected a list of binaries (DER certificates)";
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -21,6 +21,7 @@
 #include <erl_nif.h>
 
 #include "core/s2s_trust_store.h"
+#include "core/s2s_trust_verify.h"
 
 /* ---- exceptions -------------------------------------------------------- */
 
@@ -52,6 +53,32 @@ ERL_NIF_TERM s2s_trust_make_bool(bool b);
 ERL_NIF_TERM s2s_trust_make_map(ErlNifEnv *env, ERL_NIF_TERM *keys,
                                 ERL_NIF_TERM *values, size_t n);
 
+/* ---- a presented chain: [Der] ---------------------------------------------- */
+
+/*
+ * How many certificates are handed to the core, at most.
+ *
+ * A peer may present any number of certificates; the core refuses more
+ * than the store's max_chain_certs, which a configuration can only lower
+ * below S2S_TRUST_MAX_CHAIN_CERTS_CEILING. Passing the first CEILING + 1
+ * entries therefore gets exactly the verdict the whole list would
+ * (too_long), while the array lives on the C stack: nothing we allocate
+ * grows with what the peer sent. The rest of the list is only type-checked.
+ * explain reports the real count in `presented`.
+ */
+#define S2S_TRUST_NIF_CHAIN_PASS_MAX (S2S_TRUST_MAX_CHAIN_CERTS_CEILING + 1)
+
+typedef struct {
+    s2s_trust_der_t der[S2S_TRUST_NIF_CHAIN_PASS_MAX];
+    size_t n;           /* entries filled in der[] */
+    unsigned presented; /* length of the Erlang list */
+} s2s_trust_nif_chain_t;
+
+/* Decode a proper list of binaries, borrowed for the call. 0 on success;
+ * otherwise -1 with *why set. */
+int s2s_trust_nif_get_chain(ErlNifEnv *env, ERL_NIF_TERM list, s2s_trust_nif_chain_t *chain,
+                            const char **why);
+
 /* ---- the store resource (s2s_trust_store_nif.c) ------------------------ */
 
 /* Open (or take over, on upgrade) the "s2s_trust_store" resource type. 0 on success. */
@@ -61,6 +88,11 @@ int s2s_trust_store_nif_init(ErlNifEnv *env);
  * which a NIF argument is for the whole call. 0 if the term is not a store. */
 int s2s_trust_nif_get_store(ErlNifEnv *env, ERL_NIF_TERM term,
                             const s2s_trust_store_t **store);
+
+/* ---- the DNSSEC resolver resource (s2s_trust_dane_nif.c) ---------------- */
+
+/* Open (or take over, on upgrade) the "s2s_trust_dnssec" resource type. 0 on success. */
+int s2s_trust_dane_nif_init(ErlNifEnv *env);
 
 /* ---- NIF entry points, for the table in s2s_trust_nif.c ----------------- */
 
@@ -74,6 +106,9 @@ ERL_NIF_TERM s2s_trust_describe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM
 ERL_NIF_TERM s2s_trust_reasons_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_probe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_learn_examine_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_dnssec_open_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_dane_lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_dane_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 /* Longest batch one verify_batch_nif call accepts. s2s_trust.erl sends
  * chunks of 16; the cap stops a direct caller from pinning a dirty

@@ -24,54 +24,6 @@
 #include "core/s2s_trust_verdict.h"
 #include "core/s2s_trust_verify.h"
 
-/*
- * How many certificates are handed to the core, at most.
- *
- * A peer may present any number of certificates; the core refuses more
- * than the store's max_chain_certs, which a configuration can only lower
- * below S2S_TRUST_MAX_CHAIN_CERTS_CEILING. Passing the first CEILING + 1
- * entries therefore gets exactly the verdict the whole list would
- * (too_long), while the array lives on the C stack: nothing we allocate
- * grows with what the peer sent. The rest of the list is only type-checked.
- * explain reports the real count in `presented`.
- */
-#define CHAIN_PASS_MAX (S2S_TRUST_MAX_CHAIN_CERTS_CEILING + 1)
-
-typedef struct {
-    s2s_trust_der_t der[CHAIN_PASS_MAX];
-    size_t n;           /* entries filled in der[] */
-    unsigned presented; /* length of the Erlang list */
-} chain_t;
-
-/* Decode a proper list of binaries. 0 on success; otherwise -1 with *why set. */
-static int get_chain(ErlNifEnv *env, ERL_NIF_TERM list, chain_t *chain, const char **why)
-{
-    ERL_NIF_TERM head, tail = list;
-    ErlNifBinary bin;
-    unsigned i;
-
-    chain->n = 0;
-    if (!enif_get_list_length(env, list, &chain->presented)) {
-        *why = "expected a proper list of DER binaries";
-        return -1;
-    }
-    for (i = 0; enif_get_list_cell(env, tail, &head, &tail); i++) {
-        if (i < CHAIN_PASS_MAX) {
-            if (!enif_inspect_binary(env, head, &bin)) {
-                *why = "expected a list of binaries (DER certificates)";
-                return -1;
-            }
-            chain->der[i].data = bin.data;
-            chain->der[i].len = bin.size;
-            chain->n++;
-        } else if (!enif_is_binary(env, head)) {
-            *why = "expected a list of binaries (DER certificates)";
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static ERL_NIF_TERM result_term(ErlNifEnv *env, int rc)
 {
     if (rc == S2S_TRUST_OK)
@@ -84,7 +36,7 @@ static ERL_NIF_TERM result_term(ErlNifEnv *env, int rc)
 }
 
 static int run_verify(const s2s_trust_store_t *store, const ErlNifBinary *domain,
-                      const chain_t *chain, s2s_trust_details_t *details)
+                      const s2s_trust_nif_chain_t *chain, s2s_trust_details_t *details)
 {
     int rc;
 
@@ -108,7 +60,7 @@ ERL_NIF_TERM s2s_trust_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 {/* (Store, Domain, [Der]) */
     const s2s_trust_store_t *store;
     ErlNifBinary domain;
-    chain_t chain;
+    s2s_trust_nif_chain_t chain;
     const char *why = NULL;
     int rc;
 
@@ -117,7 +69,7 @@ ERL_NIF_TERM s2s_trust_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
         return EXCP_BADARG_N(env, 0, "expected a store");
     if (!enif_inspect_binary(env, argv[1], &domain))
         return EXCP_BADARG_N(env, 1, "expected a binary domain");
-    if (get_chain(env, argv[2], &chain, &why) != 0)
+    if (s2s_trust_nif_get_chain(env, argv[2], &chain, &why) != 0)
         return EXCP_BADARG_N(env, 2, why);
 
     rc = run_verify(store, &domain, &chain, NULL);
@@ -128,7 +80,7 @@ ERL_NIF_TERM s2s_trust_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 
 /* Type-check one batch element {Domain, [Der]}; 0 if fine. */
 static int get_batch_item(ErlNifEnv *env, ERL_NIF_TERM item, ErlNifBinary *domain,
-                          chain_t *chain, const char **why)
+                          s2s_trust_nif_chain_t *chain, const char **why)
 {
     const ERL_NIF_TERM *tuple;
     int arity;
@@ -141,7 +93,7 @@ static int get_batch_item(ErlNifEnv *env, ERL_NIF_TERM item, ErlNifBinary *domai
         *why = "expected a binary domain";
         return -1;
     }
-    return get_chain(env, tuple[1], chain, why);
+    return s2s_trust_nif_get_chain(env, tuple[1], chain, why);
 }
 
 ERL_NIF_TERM s2s_trust_verify_batch_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
@@ -150,7 +102,7 @@ ERL_NIF_TERM s2s_trust_verify_batch_nif(ErlNifEnv *env, int argc, const ERL_NIF_
     ERL_NIF_TERM results[S2S_TRUST_NIF_MAX_BATCH];
     ERL_NIF_TERM head, tail;
     ErlNifBinary domain;
-    chain_t chain;
+    s2s_trust_nif_chain_t chain;
     const char *why = NULL;
     char text[160];
     unsigned len, i;
@@ -268,7 +220,7 @@ static ERL_NIF_TERM with_details(ErlNifEnv *env, const ERL_NIF_TERM argv[], deta
 {
     const s2s_trust_store_t *store;
     ErlNifBinary domain;
-    chain_t chain;
+    s2s_trust_nif_chain_t chain;
     s2s_trust_details_t details;
     const char *why = NULL;
     ERL_NIF_TERM ret;
@@ -278,7 +230,7 @@ static ERL_NIF_TERM with_details(ErlNifEnv *env, const ERL_NIF_TERM argv[], deta
         return EXCP_BADARG_N(env, 0, "expected a store");
     if (!enif_inspect_binary(env, argv[1], &domain))
         return EXCP_BADARG_N(env, 1, "expected a binary domain");
-    if (get_chain(env, argv[2], &chain, &why) != 0)
+    if (s2s_trust_nif_get_chain(env, argv[2], &chain, &why) != 0)
         return EXCP_BADARG_N(env, 2, why);
 
     memset(&details, 0, sizeof details);
@@ -315,7 +267,7 @@ ERL_NIF_TERM s2s_trust_explain_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
  */
 #define INLINE_BYTES 8192
 
-static size_t chain_bytes(const chain_t *chain)
+static size_t chain_bytes(const s2s_trust_nif_chain_t *chain)
 {
     size_t total = 0;
 
@@ -339,12 +291,12 @@ static ERL_NIF_TERM describe_dirty(ErlNifEnv *env, int argc, const ERL_NIF_TERM 
 /* (Store, Domain, [Der]): decoded here to choose; the dirty job decodes
  * again (cheap) rather than pass pointers across the reschedule. */
 static int decode(ErlNifEnv *env, const ERL_NIF_TERM argv[], const s2s_trust_store_t **store,
-                  ErlNifBinary *domain, chain_t *chain)
+                  ErlNifBinary *domain, s2s_trust_nif_chain_t *chain)
 {
     const char *why = NULL;
 
     return s2s_trust_nif_get_store(env, argv[0], store) && enif_inspect_binary(env, argv[1], domain) &&
-           get_chain(env, argv[2], chain, &why) == 0;
+           s2s_trust_nif_get_chain(env, argv[2], chain, &why) == 0;
 }
 
 /* The verdict through the cache; the leaf's facts when accepted, a fresh
@@ -353,7 +305,7 @@ ERL_NIF_TERM s2s_trust_check_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
 {
     const s2s_trust_store_t *store;
     ErlNifBinary domain;
-    chain_t chain;
+    s2s_trust_nif_chain_t chain;
     s2s_trust_details_t details;
     ERL_NIF_TERM ret;
     int cached, rc;
@@ -383,7 +335,7 @@ ERL_NIF_TERM s2s_trust_describe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM
 {
     const s2s_trust_store_t *store;
     ErlNifBinary domain;
-    chain_t chain;
+    s2s_trust_nif_chain_t chain;
 
     if (decode(env, argv, &store, &domain, &chain) && (chain.n == 0 || chain.der[0].len <= INLINE_BYTES))
         return with_details(env, argv, s2s_trust_describe_leaf);

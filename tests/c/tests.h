@@ -76,6 +76,13 @@
     X(test_xmpp_stream_bounds)                    \
     X(test_resolve_srv_parse)                     \
     X(test_resolve_srv_order)                     \
+    X(test_dnssec_srv_rdata)                      \
+    X(test_dnssec_tlsa_rdata)                     \
+    X(test_dnssec_names)                          \
+    X(test_dnssec_combine)                        \
+    X(test_dnssec_queue_bound_and_free)           \
+    X(test_dnssec_every_lookup_answered_once)     \
+    X(test_dnssec_new_and_offline_lookup)         \
     X(test_limits_thousands_of_names)             \
     X(test_limits_many_name_constraints)          \
     X(test_limits_large_rsa_key)                  \

@@ -24,7 +24,8 @@ release=$("$here/release.sh") || exit 1
 #   ejabberd's driver for it (erlang-p1-pgsql, only Suggested by ejabberd)
 #   for the SQL storage test
 # - DANE (issue 16): libunbound-dev (with nettle-dev and libevent-dev, which
-#   its pkg-config file requires on bookworm); the DNSSEC lab: nsd, ldnsutils
+#   its pkg-config file requires on bookworm), dns-root-data (the root trust
+#   anchor the resolver uses by default); the DNSSEC lab: nsd, ldnsutils
 #   (ldns-keygen, ldns-signzone), bind9-dnsutils (dig)
 # - Debian packages of the module (make deb): build-essential (which
 #   dpkg-buildpackage checks for), debhelper, devscripts (which brings
@@ -35,7 +36,7 @@ common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev 
 pkg-config gcc libc6-dev make python3 valgrind clang libclang-rt-dev \
 ejabberd prosody lua-unbound chromium chromium-driver prometheus debootstrap iproute2 \
 postgresql erlang-p1-pgsql build-essential debhelper devscripts lintian \
-libunbound-dev nettle-dev libevent-dev nsd ldnsutils bind9-dnsutils"
+libunbound-dev nettle-dev libevent-dev dns-root-data nsd ldnsutils bind9-dnsutils"
 # Where a release names a package differently, its name goes here.
 case "$release" in
 bookworm) packages="$common" ;;

@@ -1,0 +1,185 @@
+%%% mod_s2s_trust_dane - what DNSSEC-signed TLSA records mean for a peer
+%%% (RFC 7673; docs/dane.md), per vhost: option dane = off | opportunistic |
+%%% require.
+%%%
+%%%   off            PKIX alone (the trust store), as before.
+%%%   opportunistic  published records are enforced: a chain matching a
+%%%                  DANE-EE or DANE-TA record is accepted even without a
+%%%                  public CA; a chain matching none of a secure TLSA set
+%%%                  is refused (dane_mismatch), however PKIX judged it. No
+%%%                  records, or an unsigned zone: PKIX decides.
+%%%   require        as opportunistic, and a peer without secure TLSA
+%%%                  records is refused (dane_required).
+%%% Under both, a bogus answer refuses (dnssec_bogus): someone is forging
+%%% the peer's DNS. A lookup that does not answer (timeout, SERVFAIL, a
+%%% full resolver queue) refuses under require (dane_unavailable) and leaves
+%%% PKIX to decide under opportunistic: PKIX still has to pass, so an
+%%% attacker who blocks DNS gains nothing a CA would not give him.
+%%%
+%%% The lookup runs on the resolver's own threads (s2s_trust_dane); the
+%%% stream waits at most dane_timeout. libunbound's cache honours the
+%%% records' TTLs, so a peer's reconnections cost no new queries.
+-module(mod_s2s_trust_dane).
+
+-export([start/2, stop/1, judge/4]).
+%% pure, for EUnit
+-export([decide/4]).
+
+-include_lib("kernel/include/logger.hrl").
+
+-define(HOST_KEY(Host), {?MODULE, host, Host}).
+-define(RESOLVER_KEY(Conf, Anchor), {?MODULE, resolver, Conf, Anchor}).
+
+-type policy() :: off | opportunistic | require.
+-type judged() :: {ok | {error, atom()}, map()}.
+
+%% A vhost's resolver: one per (dnssec_config, dnssec_trust_anchor) pair,
+%% shared by the vhosts that name the same files. A resolver that cannot
+%% be made is logged; the vhost's lookups then answer error (refused under
+%% require, PKIX under opportunistic).
+-spec start(binary(), gen_mod:opts()) -> ok.
+start(Host, Opts) ->
+    case gen_mod:get_opt(dane, Opts) of
+        off ->
+            _ = persistent_term:erase(?HOST_KEY(Host)),
+            ok;
+        _ ->
+            Conf = gen_mod:get_opt(dnssec_config, Opts),
+            Anchor = gen_mod:get_opt(dnssec_trust_anchor, Opts),
+            Key = ?RESOLVER_KEY(Conf, Anchor),
+            case persistent_term:get(Key, undefined) of
+                undefined ->
+                    case s2s_trust_dane:open_resolver(Conf, Anchor) of
+                        {ok, R} ->
+                            persistent_term:put(Key, R);
+                        {error, Why} ->
+                            ?LOG_ERROR("mod_s2s_trust: no DNSSEC resolver for ~ts (dnssec_config ~p, "
+                                       "dnssec_trust_anchor ~p): ~ts", [Host, Conf, Anchor, Why])
+                    end;
+                _ ->
+                    ok
+            end,
+            persistent_term:put(?HOST_KEY(Host), Key)
+    end.
+
+-spec stop(binary()) -> ok.
+stop(Host) ->
+    _ = persistent_term:erase(?HOST_KEY(Host)),
+    ok.
+
+%% The PKIX judgement of Chain for RServer (Judged), seen through the
+%% vhost's DANE policy.
+-spec judge(binary(), binary(), [binary()], judged()) -> judged().
+judge(_Host, _RServer, [], Judged) ->
+    Judged;   % no certificate: nothing for a TLSA record to match
+judge(Host, RServer, Chain, Judged) ->
+    case gen_mod:get_module_opt(Host, mod_s2s_trust, dane) of
+        off ->
+            Judged;
+        Policy ->
+            Lookup = lookup(Host, RServer),
+            mod_s2s_trust_metrics:dane_lookup(result_of(Lookup)),
+            Store = mod_s2s_trust_store:of_host(Host),
+            Match = fun(Target, Records) ->
+                            s2s_trust_dane:verify(Store, RServer, Target, Chain, Records)
+                    end,
+            decide(Policy, Lookup, Judged, Match)
+    end.
+
+lookup(Host, RServer) ->
+    case persistent_term:get(?HOST_KEY(Host), undefined) of
+        undefined ->
+            {error, no_resolver};
+        Key ->
+            case persistent_term:get(Key, undefined) of
+                undefined ->
+                    {error, no_resolver};
+                R ->
+                    Timeout = gen_mod:get_module_opt(Host, mod_s2s_trust, dane_timeout),
+                    s2s_trust_dane:lookup(R, RServer, Timeout)
+            end
+    end.
+
+result_of({error, Why}) -> Why;
+result_of(#{status := S}) -> S.
+
+%% The policy, as a pure function of the lookup, the PKIX judgement and a
+%% match function (EUnit covers every row).
+-spec decide(policy(), s2s_trust_dane:lookup() | {error, atom()}, judged(),
+             fun((binary(), [s2s_trust_dane:tlsa()]) -> {atom(), atom(), map()})) -> judged().
+decide(Policy, {error, Why}, Judged, _Match) ->
+    unavailable(Policy, atom_to_binary(Why), Judged);
+decide(Policy, #{status := error} = L, Judged, _Match) ->
+    unavailable(Policy, why(L), Judged);
+decide(_Policy, #{status := bogus} = L, {_, D}, _Match) ->
+    {{error, dnssec_bogus},
+     D#{detail => <<"DNSSEC validation of the peer's SRV or TLSA records failed: ",
+                    (why(L))/binary>>,
+        dane => bogus}};
+decide(require, #{status := insecure}, {_, D}, _Match) ->
+    {{error, dane_required},
+     D#{detail => <<"dane is require, and the peer's DNS is not signed (no DNSSEC-signed "
+                    "TLSA records)">>,
+        dane => insecure}};
+decide(opportunistic, #{status := insecure}, {V, D}, _Match) ->
+    {V, pkix(V, D#{dane => insecure})};
+decide(Policy, #{status := secure, targets := Targets}, {V, D} = Judged, Match) ->
+    Sets = [{H, Rs} || #{host := H, status := secure, records := [_ | _] = Rs} <- Targets],
+    case Sets of
+        [] when Policy =:= require ->
+            {{error, dane_required},
+             D#{detail => <<"dane is require, and the peer publishes no TLSA records">>,
+                dane => no_records}};
+        [] ->
+            {V, pkix(V, D#{dane => no_records})};
+        _ ->
+            pick(Policy, [{H, Match(H, Rs)} || {H, Rs} <- Sets], Judged)
+    end.
+
+%% One matching record set accepts; else a record that matched a chain
+%% that then failed says why; else records that match nothing refuse; else
+%% (no record OpenSSL can use) PKIX decides, or require refuses.
+pick(Policy, Results, {V, D}) ->
+    Accepted = [{H, O} || {H, {O, ok, _}} <- Results, lists:member(O, [dane_ee, dane_ta, pkix])],
+    Failed = [{H, R} || {H, {failed, R, _}} <- Results],
+    Mismatched = [H || {H, {dane_mismatch, _, _}} <- Results],
+    case {Accepted, Failed, Mismatched} of
+        {[{H, O} | _], _, _} ->
+            {ok, D#{authority => O, dane => secure, dane_target => H,
+                    detail => <<"accepted by a DNSSEC-signed TLSA record (", (usage_text(O))/binary,
+                                ") of ", H/binary>>}};
+        {[], [{H, R} | _], _} ->
+            {{error, R},
+             D#{dane => secure, dane_target => H,
+                detail => <<"a DNSSEC-signed TLSA record of ", H/binary, " matched, but the chain "
+                            "failed: ", (atom_to_binary(R))/binary>>}};
+        {[], [], [H | _]} ->
+            {{error, dane_mismatch},
+             D#{dane => secure, dane_target => H,
+                detail => <<"the certificate matches none of the DNSSEC-signed TLSA records of ",
+                            H/binary>>}};
+        {[], [], []} when Policy =:= require ->
+            {{error, dane_required},
+             D#{detail => <<"dane is require, and none of the peer's TLSA records is usable">>,
+                dane => unusable}};
+        {[], [], []} ->
+            {V, pkix(V, D#{dane => unusable})}
+    end.
+
+unavailable(require, Why, {_, D}) ->
+    {{error, dane_unavailable},
+     D#{detail => <<"dane is require, and the peer's TLSA records could not be looked up: ",
+                    Why/binary>>,
+        dane => error}};
+unavailable(opportunistic, _Why, {V, D}) ->
+    {V, pkix(V, D#{dane => error})}.
+
+pkix(ok, D) -> D#{authority => pkix};
+pkix(_, D) -> D.
+
+usage_text(dane_ee) -> <<"DANE-EE">>;
+usage_text(dane_ta) -> <<"DANE-TA">>;
+usage_text(pkix) -> <<"PKIX, constrained">>.
+
+why(#{why := W}) when is_binary(W) -> mod_s2s_trust_format:text_escape(W);
+why(_) -> <<"no reason given">>.

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# tests/dane/test_dane_cli.sh - `s2s-trust dane` end to end against the
+# loopback DNSSEC lab (tests/dane/dnslab.sh): what the resolver
+# (c_src/net/s2s_trust_dnssec.h) concludes from real signed, unsigned and
+# broken zones, and what the matcher (core/s2s_trust_dane.h) says of real
+# chains, through the command an operator runs.
+#
+#   a.dane.test       secure SRV -> xmpp.a:5269, DANE-EE 3 1 1 of a self-signed leaf
+#   mm.dane.test      secure SRV -> xmpp.mm:5270, a TLSA that matches nothing
+#   ta.dane.test      secure SRV -> xmpp.ta:5269, DANE-TA 2 0 1 of a private CA
+#   nosrv.dane.test   secure, no SRV: _5269._tcp.nosrv.dane.test TLSA 3 1 1
+#   esc.dane.test     secure SRV whose target holds a newline (shown escaped)
+#   a.plain.test      unsigned zone                         -> insecure
+#   a.broken.test     signed, anchor's digest altered       -> bogus
+#   a.badsig.test     signed, RRSIGs altered                -> bogus
+#   example.org       outside the lab                       -> error/insecure, at once
+#
+# Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
+# Run it under the lab lock, as `make test-dane` does:
+#   flock /tmp/s2s-lab.lock bash tests/dane/test_dane_cli.sh
+# Environment: S2S_TRUST_BIN (default: priv/bin
+# built now), LAB_DIR (default /tmp/s2s-lab-dane-cli; the lab is
+# LAB_DIR/dns), DNSLAB_ADDR (127.0.0.53), DNSLAB_PORT (5353).
+# shellcheck disable=SC2016 # the eval'd strings of `check NAME eval '...'` expand when run
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+: "${LAB_DIR:=/tmp/s2s-lab-dane-cli}"
+: "${DNSLAB_ADDR:=127.0.0.53}"
+: "${DNSLAB_PORT:=5353}"
+# shellcheck source=tests/dane/dnslab.sh
+source "$HERE/dnslab.sh"
+# shellcheck source=tests/e2e/testing.sh
+source "$HERE/../e2e/testing.sh"
+
+DNS=$LAB_DIR/dns
+MARKER=$LAB_DIR/.s2s-trust-lab
+lab_show_logs() { dnslab_show_log "$DNS"; }
+
+if [ -z "${S2S_TRUST_BIN:-}" ]; then
+    make -s -C "$TOP/c_src" cli >/dev/null || { echo "could not build the CLI"; exit 1; }
+    S2S_TRUST_BIN=$TOP/priv/bin/s2s-trust
+fi
+
+_dnslab_check_dir "$LAB_DIR" || exit 1
+if [ -e "$LAB_DIR" ]; then
+    if [ -e "$MARKER" ] || [ -z "$(ls -A "$LAB_DIR")" ]; then
+        dnslab_stop "$DNS" # a run killed before its trap
+        rm -rf "$LAB_DIR"
+    else
+        echo "$LAB_DIR exists and is not a lab run dir (no $MARKER); not touching it" >&2
+        exit 1
+    fi
+fi
+mkdir -p "$DNS" && : >"$MARKER" || exit 1
+trap 'dnslab_stop "$DNS"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- certificates -----------------------------------------------------------------
+C=$LAB_DIR/certs
+mkdir -p "$C"
+mkcert() { # NAME SUBJECT SAN [CA]: NAME.pem / NAME.key, self-signed or issued by CA
+    local args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/$1.key" -days 30 -subj "$2")
+    if [ -z "${4:-}" ]; then
+        openssl req -x509 "${args[@]}" -out "$C/$1.pem" -addext "subjectAltName=$3" \
+            ${5:+-addext "basicConstraints=critical,CA:TRUE"} 2>/dev/null
+    else
+        openssl req "${args[@]}" -out "$C/$1.csr" 2>/dev/null &&
+            openssl x509 -req -in "$C/$1.csr" -CA "$C/$4.pem" -CAkey "$C/$4.key" -CAcreateserial -days 30 \
+                -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$3") \
+                -out "$C/$1.pem" 2>/dev/null
+    fi
+}
+if ! { mkcert ee /CN=xmpp.a.dane.test DNS:a.dane.test &&
+    mkcert other /CN=other.test DNS:other.test &&
+    mkcert ca "/CN=Private DANE-TA CA" DNS:ca.invalid "" ca &&
+    mkcert leaf /CN=ta.dane.test DNS:ta.dane.test ca; }; then
+    echo "openssl failed"
+    exit 1
+fi
+cat "$C/leaf.pem" "$C/ca.pem" >"$C/leaf-ca.pem"
+
+# ---- the lab ----------------------------------------------------------------------
+dnslab_zone "$DNS" dane.test signed &&
+    dnslab_zone "$DNS" plain.test unsigned &&
+    dnslab_zone "$DNS" broken.test bogus &&
+    dnslab_zone "$DNS" badsig.test badsig || exit 1
+EE311=$(dnslab_tlsa_rdata 3 1 1 "$C/ee.pem") &&
+    OTHER311=$(dnslab_tlsa_rdata 3 1 1 "$C/other.pem") &&
+    CA201=$(dnslab_tlsa_rdata 2 0 1 "$C/ca.pem") || exit 1
+r() { dnslab_record "$DNS" "$@" || exit 1; }
+r dane.test "_xmpp-server._tcp.a 300 IN SRV 0 5 5269 xmpp.a.dane.test."
+r dane.test "_5269._tcp.xmpp.a 300 IN TLSA $EE311"
+r dane.test "_xmpp-server._tcp.mm 300 IN SRV 0 5 5270 xmpp.mm.dane.test."
+r dane.test "_5270._tcp.xmpp.mm 300 IN TLSA $OTHER311"
+r dane.test "_xmpp-server._tcp.ta 300 IN SRV 0 5 5269 xmpp.ta.dane.test."
+r dane.test "_5269._tcp.xmpp.ta 300 IN TLSA $CA201"
+r dane.test "nosrv 300 IN A 127.0.0.2"
+r dane.test "_5269._tcp.nosrv 300 IN TLSA $EE311"
+r dane.test "_xmpp-server._tcp.esc 300 IN SRV 0 5 5269 evil\\010name.dane.test."
+for z in plain.test broken.test badsig.test; do
+    r $z "_xmpp-server._tcp.a 300 IN SRV 0 5 5269 xmpp.a.$z."
+    r $z "_5269._tcp.xmpp.a 300 IN TLSA $EE311"
+done
+dnslab_start "$DNS" "$DNSLAB_ADDR" "$DNSLAB_PORT" || exit 1
+CONF=$(dnslab_unbound_conf "$DNS") || exit 1
+
+OUT=$LAB_DIR/out
+# dane DOMAIN [ARGS...]: the command's stdout in $OUT, its status in $RC,
+# its wall time in $MS.
+dane() {
+    local t0
+    t0=$(_dnslab_ms)
+    "$S2S_TRUST_BIN" dane "$@" --unbound-conf "$CONF" >"$OUT" 2>"$OUT.err"
+    RC=$?
+    MS=$(($(_dnslab_ms) - t0))
+}
+has() { grep -qF -- "$1" "$OUT"; }
+show() { sed 's/^/     | /' "$OUT" "$OUT.err"; }
+expect() { # NAME WANT_RC LINE...
+    local name=$1 want=$2 l
+    shift 2
+    for l; do
+        has "$l" || { e2e_fail "$name (no line: $l; rc $RC)"; show; return; }
+    done
+    [ "$RC" = "$want" ] || { e2e_fail "$name (exit $RC, want $want)"; show; return; }
+    e2e_ok "$name (${MS} ms)"
+}
+
+# ---- cases ------------------------------------------------------------------------
+dane a.dane.test --chain "$C/ee.pem"
+expect dane_ee_self_signed 0 "dnssec: secure" "srv: secure records" \
+    "target: xmpp.a.dane.test port 5269 tlsa secure, 1 record(s)" "  tlsa: $EE311" \
+    "match: dane_ee (usable 1, usage 3 at depth 0), verdict ok" "overall: accepted by dane_ee (xmpp.a.dane.test)"
+
+dane a.dane.test
+expect records_without_chain 0 "dnssec: secure" "  tlsa: $EE311" "overall: secure by dane"
+
+dane a.dane.test --chain "$C/ee.pem" --json
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
+t=d["targets"][0]
+assert d["dnssec"]=="secure" and d["srv_found"] and d["overall"]=="accepted" and d["by"]=="dane_ee"
+assert t["host"]=="xmpp.a.dane.test" and t["port"]==5269 and t["tlsa"]=="secure"
+assert t["records"][0]["usage"]==3 and t["match"]["outcome"]=="dane_ee" and t["match"]["depth"]==0' "$OUT" 2>"$OUT.py" &&
+    [ "$RC" = 0 ]; then e2e_ok "json"; else e2e_fail "json (rc $RC)"; show; cat "$OUT.py"; fi
+
+dane mm.dane.test --chain "$C/ee.pem"
+expect dane_mismatch 1 "target: xmpp.mm.dane.test port 5270 tlsa secure, 1 record(s)" \
+    "match: dane_mismatch (usable 1), verdict untrusted" "overall: refused by dane_mismatch (xmpp.mm.dane.test)"
+
+dane ta.dane.test --chain "$C/leaf-ca.pem"
+expect dane_ta_private_ca 0 "  tlsa: $CA201" "match: dane_ta (usable 1, usage 2 at depth 1), verdict ok" \
+    "overall: accepted by dane_ta (xmpp.ta.dane.test)"
+
+# A digest DANE-TA record needs the CA in the chain the peer sends.
+dane ta.dane.test --chain "$C/leaf.pem"
+expect dane_ta_ca_not_sent 1 "overall: refused by dane_mismatch"
+
+dane nosrv.dane.test --chain "$C/ee.pem"
+expect no_srv_falls_back_to_domain 0 "srv: none, _5269._tcp.DOMAIN" \
+    "target: nosrv.dane.test port 5269 tlsa secure, 1 record(s)" "overall: accepted by dane_ee (nosrv.dane.test)"
+
+dane esc.dane.test
+expect srv_target_escaped 2 'target: evil\x0aname.dane.test port 5269 tlsa error'
+if grep -q '^name\.dane' "$OUT"; then e2e_fail "srv_target_escaped (a raw newline)"; show; fi
+
+dane a.plain.test
+expect unsigned_zone_insecure 0 "dnssec: insecure" "overall: insecure by pkix"
+has "tlsa:" && { e2e_fail "unsigned_zone_insecure (records shown)"; show; }
+
+dane a.plain.test --chain "$C/ee.pem"
+expect unsigned_zone_pkix_decides 1 "dnssec: insecure" "overall: refused by self_signed"
+
+dane a.broken.test --chain "$C/ee.pem"
+expect bogus_anchor 1 "dnssec: bogus (_xmpp-server._tcp.a.broken.test: validation failure" \
+    "overall: refused by dnssec_bogus"
+
+dane a.badsig.test
+expect bogus_signatures 1 "dnssec: bogus" "overall: refused by dnssec_bogus"
+
+dane example.org
+if { [ "$RC" = 2 ] && has "dnssec: error"; } || { [ "$RC" = 0 ] && has "dnssec: insecure"; }; then
+    if [ "$MS" -lt 10000 ]; then e2e_ok "outside_the_lab (${MS} ms, $(sed -n 's/^dnssec: //p' "$OUT"))"
+    else e2e_fail "outside_the_lab (${MS} ms)"; fi
+else
+    e2e_fail "outside_the_lab (rc $RC)"; show
+fi
+
+dane 'bad..name'
+expect not_a_host_name 2 "dnssec: error (not a valid host name"
+
+"$S2S_TRUST_BIN" dane >"$OUT" 2>&1
+RC=$?
+MS=0
+if [ "$RC" = 2 ]; then e2e_ok usage; else e2e_fail "usage (rc $RC)"; show; fi
+
+"$S2S_TRUST_BIN" dane a.dane.test --unbound-conf "$CONF" --trust-anchor /nonexistent.ds >"$OUT" 2>&1
+RC=$?
+if [ "$RC" = 2 ] && grep -q "trust anchor not readable" "$OUT"; then e2e_ok missing_trust_anchor
+else e2e_fail "missing_trust_anchor (rc $RC)"; show; fi
+
+e2e_summary
