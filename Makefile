@@ -289,7 +289,8 @@ package:
 
 # Fuzzing (tests/fuzz) and benchmarks (bench/) keep their targets beside their code.
 include tests/fuzz/fuzz.mk
-include priv/debian/deb.mk
+# Optional: the package build exports the tree without priv/debian/.
+-include priv/debian/deb.mk
 include bench/bench.mk
 include tests/sanitize.mk
 
