@@ -66,7 +66,9 @@ snapshot(Host) ->
     Module = case Loaded of
                  true -> #{loaded => true,
                            mode => gen_mod:get_module_opt(Host, mod_s2s_trust, mode),
-                           exempt => gen_mod:get_module_opt(Host, mod_s2s_trust, exempt)};
+                           exempt => gen_mod:get_module_opt(Host, mod_s2s_trust, exempt),
+                           dane => gen_mod:get_module_opt(Host, mod_s2s_trust, dane),
+                           dane_resolver => mod_s2s_trust_dane:has_resolver(Host)};
                  false -> #{loaded => false}
              end,
     #{host => Host,
@@ -241,7 +243,8 @@ checks(#{host := Host} = S) ->
        check_certs(Host, maps:get(certs, S, none), maps:get(now, S)),
        check_store(maps:get(store, S, undefined), Module, maps:get(now, S)),
        check_crls(maps:get(crls, S, undefined)),
-       check_storage(maps:get(storage, S, undefined))]).
+       check_storage(maps:get(storage, S, undefined)),
+       check_dane(Module)]).
 
 enforcing(#{loaded := true, mode := enforce}) -> true;
 enforcing(_) -> false.
@@ -441,6 +444,23 @@ check_crls(#{rows := Rows, missing := Missing}) ->
               <<"make the CA's CRL server reachable from this host over HTTP; "
                 "ejabberdctl s2s_trust_crls shows every fetch and its error">>)
     end.
+
+%% DANE (docs/dane.md): off is PKIX alone, which the pledge asks for; on,
+%% the vhost needs its DNSSEC resolver, or every lookup is an error
+%% (refused under require, PKIX under opportunistic).
+check_dane(#{loaded := true, dane := off}) ->
+    r(dane, pass, <<"dane off: peers' TLSA records are not consulted (PKIX alone)">>,
+      <<"dane: opportunistic lets peers with DNSSEC-signed TLSA records use them (docs/dane.md)">>);
+check_dane(#{loaded := true, dane := Policy, dane_resolver := true}) ->
+    r(dane, pass, [<<"dane ">>, atom_to_binary(Policy), <<", DNSSEC resolver ready">>], <<>>);
+check_dane(#{loaded := true, dane := Policy}) ->
+    r(dane, case Policy of require -> fail; _ -> warn end,
+      [<<"dane ">>, atom_to_binary(Policy), <<", but no DNSSEC resolver could be made: every "
+                                               "lookup fails">>],
+      <<"check dnssec_config and dnssec_trust_anchor (the log says why); the default trust "
+        "anchor needs the package dns-root-data">>);
+check_dane(_) ->
+    [].
 
 check_storage(undefined) ->
     [];

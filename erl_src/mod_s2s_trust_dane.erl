@@ -21,7 +21,7 @@
 %%% records' TTLs, so a peer's reconnections cost no new queries.
 -module(mod_s2s_trust_dane).
 
--export([start/2, stop/1, judge/4]).
+-export([start/2, stop/1, judge/4, has_resolver/1]).
 %% pure, for EUnit
 -export([decide/4]).
 
@@ -84,6 +84,14 @@ judge(Host, RServer, Chain, Judged) ->
                             s2s_trust_dane:verify(Store, RServer, Target, Chain, Records)
                     end,
             decide(Policy, Lookup, Judged, Match)
+    end.
+
+%% Whether Host's lookups have a resolver (the posture audit asks).
+-spec has_resolver(binary()) -> boolean().
+has_resolver(Host) ->
+    case persistent_term:get(?HOST_KEY(Host), undefined) of
+        undefined -> false;
+        Key -> persistent_term:get(Key, undefined) =/= undefined
     end.
 
 lookup(Host, RServer) ->

@@ -24,6 +24,8 @@
 %% is full answers busy at once: a flood of new peers never piles up.
 -define(THREADS, 4).
 -define(MAX_QUEUE, 1024).
+%% How much longer than its deadline lookup/3 waits for the resolver.
+-define(BACKSTOP_MS, 500).
 
 %% UnboundConf: a libunbound configuration file, or default (recursion
 %% from the root). TrustAnchor: a file of DS/DNSKEY lines, or default (the
@@ -36,22 +38,27 @@ open_resolver(UnboundConf, TrustAnchor) ->
 path(default) -> default;
 path(P) -> unicode:characters_to_binary(P).
 
-%% The RFC 7673 lookup of Domain (SRV, then TLSA per target), waiting at
-%% most TimeoutMs. The caller never blocks a scheduler: the query runs on
-%% the resolver's threads and the answer is a message, taken here by a
-%% short-lived process so that a late answer cannot reach the caller's
-%% mailbox.
--spec lookup(resolver(), binary(), pos_integer()) -> lookup().
+%% The RFC 7673 lookup of Domain (SRV, then TLSA per target), answered
+%% within TimeoutMs. The deadline is the resolver's (C), for the whole
+%% lookup: a query still unanswered then is cancelled and its thread
+%% freed, and a lookup that got nothing in time is {error, timeout}. The
+%% caller never blocks a scheduler: the query runs on the resolver's
+%% threads and the answer is a message, taken here by a short-lived
+%% process so that a late answer cannot reach the caller's mailbox. Its
+%% own wait, ?BACKSTOP_MS longer, only guards against a resolver that
+%% broke its deadline.
+-spec lookup(resolver(), binary(), 1..600000) -> lookup().
 lookup(Resolver, Domain, TimeoutMs) when is_binary(Domain) ->
     Caller = self(),
     Tag = make_ref(),
     {Pid, Mon} = spawn_monitor(
                    fun() ->
                            Ref = make_ref(),
-                           Answer = case s2s_trust_nif:dane_lookup_nif(Resolver, Domain, 5269, Ref) of
+                           Answer = case s2s_trust_nif:dane_lookup_nif(Resolver, Domain, 5269,
+                                                                       TimeoutMs, Ref) of
                                         ok ->
-                                            receive {s2s_trust_dane, Ref, L} -> L
-                                            after TimeoutMs -> {error, timeout}
+                                            receive {s2s_trust_dane, Ref, L} -> answer(L)
+                                            after TimeoutMs + ?BACKSTOP_MS -> {error, timeout}
                                             end;
                                         {error, busy} = Busy ->
                                             Busy
@@ -65,6 +72,12 @@ lookup(Resolver, Domain, TimeoutMs) when is_binary(Domain) ->
         {'DOWN', Mon, process, Pid, Why} ->
             erlang:error({dane_lookup_failed, Why})
     end.
+
+%% Nothing in time is a timeout, whichever side saw it first; a lookup
+%% that did get an answer (a secure target beside one that timed out)
+%% stays a lookup.
+answer(#{status := error, timeout := true}) -> {error, timeout};
+answer(#{} = L) -> maps:remove(timeout, L).
 
 %% Does Chain (leaf first, DER) match Records found under Target (the SRV
 %% target, or undefined) for Domain? {Outcome, Verdict, Info}: Outcome is

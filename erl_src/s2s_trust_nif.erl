@@ -13,11 +13,11 @@
 
 -export([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
          check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-         dnssec_open_nif/4, dane_lookup_nif/4, dane_verify_nif/5]).
+         dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5]).
 
 -nifs([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
        check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-       dnssec_open_nif/4, dane_lookup_nif/4, dane_verify_nif/5]).
+       dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5]).
 
 -on_load(init/0).
 
@@ -66,8 +66,8 @@ learn_examine_nif(_Store, _Chain) -> erlang:nif_error(not_loaded).
           {ok, reference()} | {error, binary()}.
 dnssec_open_nif(_UnboundConf, _TrustAnchor, _Threads, _MaxQueue) -> erlang:nif_error(not_loaded).
 
--spec dane_lookup_nif(reference(), binary(), 1..65535, reference()) -> ok | {error, busy}.
-dane_lookup_nif(_Resolver, _Domain, _Port, _Ref) -> erlang:nif_error(not_loaded).
+-spec dane_lookup_nif(reference(), binary(), 1..65535, 1..600000, reference()) -> ok | {error, busy}.
+dane_lookup_nif(_Resolver, _Domain, _Port, _DeadlineMs, _Ref) -> erlang:nif_error(not_loaded).
 
 -spec dane_verify_nif(reference(), binary(), binary() | undefined, [binary()],
                       [{byte(), byte(), byte(), binary()}]) -> {atom(), atom(), map()}.

@@ -24,9 +24,11 @@
 #include "net/s2s_trust_dnssec.h"
 
 #define MAX_CHAIN 16
+#define TIMEOUT_MS_DEFAULT 5000 /* the module's dane_timeout default */
 
 typedef struct {
     const char *domain, *unbound_conf, *trust_anchor, *chain, *config;
+    unsigned long timeout; /* ms: the lookup's deadline, all of it */
     int json;
 } dane_opts_t;
 
@@ -52,18 +54,26 @@ static int parse_options(int argc, char **argv, dane_opts_t *o)
         { "unbound-conf", required_argument, NULL, 'u' }, { "trust-anchor", required_argument, NULL, 'a' },
         { "chain", required_argument, NULL, 'c' },        { "config", required_argument, NULL, 'C' },
         { "json", no_argument, NULL, 'j' },               { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+        { "timeout", required_argument, NULL, 't' },      { NULL, 0, NULL, 0 }
     };
+    char *end;
     int opt;
 
     memset(o, 0, sizeof *o);
-    while ((opt = getopt_long(argc, argv, "u:a:c:C:jh", opts, NULL)) != -1) {
+    o->timeout = TIMEOUT_MS_DEFAULT;
+    while ((opt = getopt_long(argc, argv, "u:a:c:C:jt:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'u': o->unbound_conf = optarg; break;
         case 'a': o->trust_anchor = optarg; break;
         case 'c': o->chain = optarg; break;
         case 'C': o->config = optarg; break;
         case 'j': o->json = 1; break;
+        case 't':
+            o->timeout = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' || o->timeout == 0 ||
+                o->timeout > S2S_TRUST_DNSSEC_MAX_DEADLINE_MS)
+                return cli_usage("--timeout: milliseconds, 1 to 600000");
+            break;
         case 'h': return cli_help();
         default: return cli_usage(NULL);
         }
@@ -311,7 +321,8 @@ int cli_cmd_dane(int argc, char **argv)
         fputc('\n', stderr);
         status = EXIT_USAGE;
     }
-    if (status == CLI_GO_ON && s2s_trust_dnssec_lookup(res, o.domain, strlen(o.domain), 5269, l) != 0) {
+    if (status == CLI_GO_ON &&
+        s2s_trust_dnssec_lookup(res, o.domain, strlen(o.domain), 5269, (unsigned)o.timeout, l) != 0) {
         fprintf(stderr, "s2s-trust: out of memory\n");
         status = EXIT_USAGE;
     }

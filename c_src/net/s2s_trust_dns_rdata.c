@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/s2s_trust_identity.h"
-#include "net/s2s_trust_peer_text.h"
 
 static int host_byte(unsigned char ch)
 {
@@ -14,10 +13,52 @@ static int host_byte(unsigned char ch)
            ch == '_';
 }
 
+/* A checked wire name that is no host name, for display: s2s_trust_escape's
+ * form (printable ASCII as is, the rest and '\' as \xNN) with a '.' inside a
+ * label escaped too, so that the text never reads as, or compares equal to,
+ * a host name ("a.b" as one label is not the name a.b: the resolver tells
+ * targets apart by this text, and the CLI prints it). Cut short to fit
+ * `cap`, it ends in "...", which no host name does; "" if cap < 4. */
+static void escape_name(const unsigned char *d, char *out, size_t cap)
+{
+    char all[4 * 255 + 1];
+    size_t o = 0, cut;
+
+    for (size_t pos = 0; d[pos] != 0; pos += 1 + (size_t)d[pos]) {
+        if (pos > 0)
+            all[o++] = '.';
+        for (size_t i = 1; i <= d[pos]; i++) {
+            unsigned char ch = d[pos + i];
+            if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '.')
+                all[o++] = (char)ch;
+            else
+                o += (size_t)snprintf(all + o, 5, "\\x%02x", ch);
+        }
+    }
+    all[o] = '\0';
+    if (o < cap) {
+        memcpy(out, all, o + 1);
+        return;
+    }
+    out[0] = '\0';
+    if (cap < 4)
+        return;
+    /* Never cut inside an escape: every '\' in `all` starts one. */
+    cut = cap - 4;
+    for (size_t k = 1; k <= 3 && k <= cut; k++)
+        if (all[cut - k] == '\\') {
+            cut -= k;
+            break;
+        }
+    memcpy(out, all, cut);
+    memcpy(out + cut, "...", 4);
+}
+
 s2s_trust_rdata_status_t s2s_trust_dns_name_text(const unsigned char *d, size_t len, char *out, size_t cap)
 {
     /* The raw label bytes joined by '.', at most 253 of them (a 255-octet
-     * wire name); escaped afterwards when one of them is not a host byte. */
+     * wire name); shown escaped instead when one of them is not a host
+     * byte. */
     char text[256];
     size_t pos = 0, t = 0;
     int host = 1;
@@ -52,7 +93,7 @@ s2s_trust_rdata_status_t s2s_trust_dns_name_text(const unsigned char *d, size_t 
         return S2S_TRUST_RDATA_OK; /* the root: out is "" */
     if (host && t < cap && s2s_trust_identity_normalize(text, t, out, cap) == 0)
         return S2S_TRUST_RDATA_OK;
-    s2s_trust_escape(text, t, out, cap);
+    escape_name(d, out, cap);
     return S2S_TRUST_RDATA_NOT_HOSTNAME;
 }
 

@@ -48,7 +48,9 @@ s2s_trust_rdata_status_t s2s_trust_tlsa_rdata_parse(const unsigned char *d, size
 /* A wire-format name at d[0..len) that must end exactly at `len`, into
  * lower-case text without the trailing dot ("" for the root). OK,
  * MALFORMED, or NOT_HOSTNAME (a label with a byte outside LDH and '_', or
- * an all-numeric name; `out` then holds the escaped text). */
+ * an all-numeric name; `out` then holds the escaped text: a dot inside a
+ * label is written \x2e, and text cut to fit `cap` ends in "...", so an
+ * escaped name can never read as a host name). */
 s2s_trust_rdata_status_t s2s_trust_dns_name_text(const unsigned char *d, size_t len, char *out, size_t cap);
 
 /* The peer's XMPP domain (UTF-8, `len` bytes, possibly U-labels, any case,

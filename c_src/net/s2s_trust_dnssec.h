@@ -30,11 +30,34 @@
  * `why` saying so. Every byte of every answer is an attacker's: record
  * counts, sizes and targets are bounded here.
  *
+ * Deadline: every lookup has one, fixed when it is submitted (or when
+ * s2s_trust_dnssec_lookup is called), for all of it: the time it waits in
+ * the queue, its SRV query and its TLSA queries, which run at once. By
+ * then it is answered: a query still unanswered is cancelled and counts
+ * as ERROR (the SRV query's: the lookup is ERROR; a target's: rule 3), a
+ * lookup still queued is ERROR, and `timed_out` is set. `why` then begins
+ * "timeout" unless an earlier target failed otherwise. libunbound's own
+ * retries of a silent server (24 s were measured) never hold a thread
+ * past it.
+ *
  * Threads: lookups never run on the caller's thread unless it asks
  * (s2s_trust_dnssec_lookup). s2s_trust_dnssec_submit queues the lookup for
  * one of the resolver's own threads and returns at once; a full queue is
- * refused (-1), never waited on. libunbound's cache (sized by its config,
- * honouring TTLs) is shared by all threads of one resolver.
+ * refused (-1), never waited on. Each thread holds one lookup at a time;
+ * the queries themselves are libunbound's asynchronous ones, all on its
+ * one background thread (ub_ctx_async, threaded: never a forked process),
+ * whose answers a further thread of ours hands over (ub_fd, ub_process).
+ * libunbound's cache (sized by its config, honouring TTLs) is shared by
+ * all of one resolver's lookups.
+ *
+ * Logging: libunbound's own log (stderr by default; its config's
+ * `logfile`, `use-syslog` and `verbosity` are overridden) is switched off,
+ * so nothing reaches the stderr of the process (in ejabberd, beam's).
+ * What it says while a resolver is made is kept for that resolver's error
+ * text; a lookup's `why` is built from libunbound's results. One
+ * exception, in libunbound 1.17 to 1.26: its config parser prints syntax
+ * errors (FILE:LINE: error: ...) to stderr itself, outside its log; the
+ * error text then says only "FILE: cannot read or parse it".
  */
 #ifndef S2S_TRUST_DNSSEC_H
 #define S2S_TRUST_DNSSEC_H
@@ -48,6 +71,8 @@
 /* A TLSA record's data larger than this is skipped (a full certificate,
  * matching type 0, fits; nothing real is larger). */
 #define S2S_TRUST_TLSA_MAX_DATA 8192
+/* The longest deadline a lookup may have; a longer one is this. */
+#define S2S_TRUST_DNSSEC_MAX_DEADLINE_MS 600000u
 
 typedef enum {
     S2S_TRUST_DNSSEC_SECURE,
@@ -69,6 +94,8 @@ typedef struct {
 typedef struct {
     s2s_trust_dnssec_status_t status;   /* of the whole lookup (rule 3 above) */
     int srv_found;                      /* 1: targets came from a secure SRV RRset */
+    int timed_out;                      /* 1: its deadline ended at least one query, or
+                                           it was still queued then (header) */
     char why[256];                      /* BOGUS or ERROR: libunbound's why_bogus or error text */
     size_t n_targets;
     s2s_trust_dane_target_t targets[S2S_TRUST_DANE_MAX_TARGETS];
@@ -81,14 +108,20 @@ typedef struct s2s_trust_dnssec s2s_trust_dnssec_t;
  * NULL for libunbound's defaults (full recursion from the root).
  * `trust_anchor`: a file of DS or DNSKEY lines, or NULL for the system's
  * RFC 5011 root anchor (/usr/share/dns/root.key, auto-updated in memory).
- * `threads` (1..16) resolver threads; `max_queue` lookups may wait.
- * NULL on failure, with the reason in err (errlen bytes, NUL-terminated).
+ * Both are read here, so a wrong file fails here and not at a lookup.
+ * `threads` (1..16): lookups in flight at once; `max_queue` lookups may
+ * wait. NULL on failure, with the reason in err (errlen bytes,
+ * NUL-terminated; what libunbound said, if anything).
  */
 s2s_trust_dnssec_t *s2s_trust_dnssec_new(const char *unbound_conf, const char *trust_anchor,
                                          int threads, size_t max_queue, char *err, size_t errlen);
 
-/* Stops the threads after the lookups they are running; queued lookups
- * are answered ERROR ("resolver stopped") through their callbacks first. */
+/* Stops the threads. Queued lookups are answered ERROR ("resolver
+ * stopped") through their callbacks; those in flight end at once, without
+ * waiting for their deadlines, each unanswered query cancelled and ERROR
+ * ("resolver stopped"), and are answered as rule 3 says. Then the threads
+ * are joined and libunbound's context deleted, with any query it still
+ * runs (cancelled ones included). */
 void s2s_trust_dnssec_free(s2s_trust_dnssec_t *r);
 
 /* Called once per submitted lookup, on a resolver thread; a lookup still
@@ -97,16 +130,20 @@ void s2s_trust_dnssec_free(s2s_trust_dnssec_t *r);
 typedef void (*s2s_trust_dane_done_fn)(void *arg, const s2s_trust_dane_lookup_t *result);
 
 /* Queue a lookup of `domain` (UTF-8 XMPP domain, `domain_len` bytes; an
- * IDN is looked up as its A-label). 0: queued, `done(arg, ...)` will be
- * called exactly once; -1: not queued (queue full, or memory), `done` is
- * never called. */
+ * IDN is looked up as its A-label), to be answered within `deadline_ms`
+ * from now (1..S2S_TRUST_DNSSEC_MAX_DEADLINE_MS; 0 is 1, more is the
+ * maximum). 0: queued, `done(arg, ...)` will be called exactly once, at
+ * the latest about `deadline_ms` from now; -1: not queued (queue full, or
+ * memory), `done` is never called. */
 int s2s_trust_dnssec_submit(s2s_trust_dnssec_t *r, const char *domain, size_t domain_len,
-                            uint16_t default_port, s2s_trust_dane_done_fn done, void *arg);
+                            uint16_t default_port, unsigned deadline_ms, s2s_trust_dane_done_fn done,
+                            void *arg);
 
-/* The same lookup on the calling thread (the CLI). 0 with *out filled
- * (free it with s2s_trust_dane_lookup_clear), -1 when memory runs out. */
+/* The same lookup on the calling thread (the CLI), returning by its
+ * deadline too. 0 with *out filled (free it with
+ * s2s_trust_dane_lookup_clear), -1 when memory runs out. */
 int s2s_trust_dnssec_lookup(s2s_trust_dnssec_t *r, const char *domain, size_t domain_len,
-                            uint16_t default_port, s2s_trust_dane_lookup_t *out);
+                            uint16_t default_port, unsigned deadline_ms, s2s_trust_dane_lookup_t *out);
 
 /* Free the record data a lookup owns; *l is zeroed. */
 void s2s_trust_dane_lookup_clear(s2s_trust_dane_lookup_t *l);

@@ -6,16 +6,19 @@
  *
  *   dnssec_open_nif(UnboundConf | default, TrustAnchor | default, Threads, MaxQueue)
  *       -> {ok, Resolver} | {error, Text}                     (dirty IO: reads files)
- *   dane_lookup_nif(Resolver, Domain, Port, Ref) -> ok | {error, busy}
- *       later, to the caller: {s2s_trust_dane, Ref, Lookup}  (normal scheduler:
- *       only queues; the lookup runs on the resolver's threads, never on one
- *       of the VM's)
+ *   dane_lookup_nif(Resolver, Domain, Port, DeadlineMs, Ref) -> ok | {error, busy}
+ *       later, to the caller: {s2s_trust_dane, Ref, Lookup}, at the latest
+ *       about DeadlineMs from now (normal scheduler: only queues; the lookup
+ *       runs on the resolver's threads, never on one of the VM's)
  *   dane_verify_nif(Store, Domain, Target | undefined, [Der], [{U, S, M, Data}])
  *       -> {Outcome, Verdict, #{usable, match_depth, match_usage, openssl_code}}
  *       (dirty CPU: a chain verification)
  *
  * Lookup = #{status => secure | insecure | bogus | error, why => binary() | undefined,
- *            srv => boolean(), targets => [#{host, port, status, records => [{U, S, M, Data}]}]}
+ *            srv => boolean(), timeout => boolean(),
+ *            targets => [#{host, port, status, records => [{U, S, M, Data}]}]}
+ *   timeout: the deadline ended one of its queries (status error: nothing
+ *   answered in time; see net/s2s_trust_dnssec.h).
  */
 #include <pthread.h>
 #include <string.h>
@@ -33,9 +36,9 @@ typedef struct {
 
 static ErlNifResourceType *dnssec_res_type;
 
-/* Freeing a resolver joins its threads, which may be inside a query for
- * seconds: never on the scheduler (or the resolver thread) that dropped
- * the last reference. A detached thread does it. */
+/* Freeing a resolver joins its threads and libunbound's: never on the
+ * scheduler (or the resolver thread) that dropped the last reference. A
+ * detached thread does it. */
 static void *free_resolver(void *arg)
 {
     s2s_trust_dnssec_free((s2s_trust_dnssec_t *)arg);
@@ -156,7 +159,7 @@ static ERL_NIF_TERM records_term(ErlNifEnv *env, const s2s_trust_dane_target_t *
 static ERL_NIF_TERM lookup_term(ErlNifEnv *env, const s2s_trust_dane_lookup_t *l)
 {
     ERL_NIF_TERM targets = enif_make_list(env, 0);
-    ERL_NIF_TERM keys[4], values[4];
+    ERL_NIF_TERM keys[5], values[5];
     size_t i = l->n_targets;
 
     while (i-- > 0) {
@@ -179,7 +182,9 @@ static ERL_NIF_TERM lookup_term(ErlNifEnv *env, const s2s_trust_dane_lookup_t *l
     values[2] = s2s_trust_make_bool(l->srv_found != 0);
     keys[3] = enif_make_atom(env, "targets");
     values[3] = targets;
-    return s2s_trust_make_map(env, keys, values, 4);
+    keys[4] = enif_make_atom(env, "timeout");
+    values[4] = s2s_trust_make_bool(l->timed_out != 0);
+    return s2s_trust_make_map(env, keys, values, 5);
 }
 
 /* On a resolver thread: send {s2s_trust_dane, Ref, Lookup} and let go. */
@@ -198,10 +203,10 @@ static void lookup_done(void *arg, const s2s_trust_dane_lookup_t *result)
 }
 
 ERL_NIF_TERM s2s_trust_dane_lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{/* (Resolver, Domain, Port, Ref) */
+{/* (Resolver, Domain, Port, DeadlineMs, Ref) */
     dnssec_res_t *res;
     ErlNifBinary domain;
-    unsigned port;
+    unsigned port, deadline_ms;
     lookup_job_t *job;
 
     (void)argc;
@@ -211,8 +216,11 @@ ERL_NIF_TERM s2s_trust_dane_lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
         return EXCP_BADARG_N(env, 1, "expected a binary domain");
     if (!enif_get_uint(env, argv[2], &port) || port < 1 || port > 65535)
         return EXCP_BADARG_N(env, 2, "expected a port");
-    if (!enif_is_ref(env, argv[3]))
-        return EXCP_BADARG_N(env, 3, "expected a reference");
+    if (!enif_get_uint(env, argv[3], &deadline_ms) || deadline_ms < 1 ||
+        deadline_ms > S2S_TRUST_DNSSEC_MAX_DEADLINE_MS)
+        return EXCP_BADARG_N(env, 3, "expected a deadline of 1..600000 ms");
+    if (!enif_is_ref(env, argv[4]))
+        return EXCP_BADARG_N(env, 4, "expected a reference");
 
     job = enif_alloc(sizeof *job);
     if (job == NULL)
@@ -223,11 +231,11 @@ ERL_NIF_TERM s2s_trust_dane_lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
         return EXCP_ERROR(env, "enif_alloc_env failed");
     }
     enif_self(env, &job->pid);
-    job->ref = enif_make_copy(job->msg_env, argv[3]);
+    job->ref = enif_make_copy(job->msg_env, argv[4]);
     job->res = res;
     enif_keep_resource(res);
     if (s2s_trust_dnssec_submit(res->resolver, (const char *)domain.data, domain.size,
-                                (uint16_t)port, lookup_done, job) != 0) {
+                                (uint16_t)port, deadline_ms, lookup_done, job) != 0) {
         enif_release_resource(res);
         enif_free_env(job->msg_env);
         enif_free(job);

@@ -62,7 +62,7 @@ static ErlNifFunc nif_funcs[] = {
     /* DANE (s2s_trust_dane_nif.c): open reads files; a lookup only queues
      * (the resolver's own threads do the DNS); a match verifies a chain. */
     {"dnssec_open_nif", 4, s2s_trust_dnssec_open_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
-    {"dane_lookup_nif", 4, s2s_trust_dane_lookup_nif, 0},
+    {"dane_lookup_nif", 5, s2s_trust_dane_lookup_nif, 0},
     {"dane_verify_nif", 5, s2s_trust_dane_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 

@@ -83,6 +83,7 @@
     X(test_dnssec_queue_bound_and_free)           \
     X(test_dnssec_every_lookup_answered_once)     \
     X(test_dnssec_new_and_offline_lookup)         \
+    X(test_dnssec_refused_name_never_reads_as_host) \
     X(test_limits_thousands_of_names)             \
     X(test_limits_many_name_constraints)          \
     X(test_limits_large_rsa_key)                  \

@@ -14,13 +14,21 @@
 #   a.broken.test     signed, anchor's digest altered       -> bogus
 #   a.badsig.test     signed, RRSIGs altered                -> bogus
 #   example.org       outside the lab                       -> error/insecure, at once
+#   x.slow.test       a stub zone on a UDP socket that reads and never answers
+#                     (python3 on BLACKHOLE_ADDR, 127.0.0.55)    -> error, timeout
+#   slowtlsa.dane.test  secure SRV -> xmpp.slow.test: its TLSA query is the silent one
+#   mixed.dane.test   secure SRV -> xmpp.a.dane.test and xmpp.slow.test: the TLSA
+#                     queries run at once, one deadline; the answered one decides
+#   a bad --unbound-conf or trust anchor: one error line naming the file, nothing
+#                     from libunbound itself on stderr
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 # Run it under the lab lock, as `make test-dane` does:
 #   flock /tmp/s2s-lab.lock bash tests/dane/test_dane_cli.sh
 # Environment: S2S_TRUST_BIN (default: priv/bin
 # built now), LAB_DIR (default /tmp/s2s-lab-dane-cli; the lab is
-# LAB_DIR/dns), DNSLAB_ADDR (127.0.0.53), DNSLAB_PORT (5353).
+# LAB_DIR/dns), DNSLAB_ADDR (127.0.0.53), DNSLAB_PORT (5353), BLACKHOLE_ADDR
+# (127.0.0.55; the silent server, on DNSLAB_PORT).
 # shellcheck disable=SC2016 # the eval'd strings of `check NAME eval '...'` expand when run
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +36,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 : "${LAB_DIR:=/tmp/s2s-lab-dane-cli}"
 : "${DNSLAB_ADDR:=127.0.0.53}"
 : "${DNSLAB_PORT:=5353}"
+: "${BLACKHOLE_ADDR:=127.0.0.55}"
 # shellcheck source=tests/dane/dnslab.sh
 source "$HERE/dnslab.sh"
 # shellcheck source=tests/e2e/testing.sh
@@ -53,7 +62,14 @@ if [ -e "$LAB_DIR" ]; then
     fi
 fi
 mkdir -p "$DNS" && : >"$MARKER" || exit 1
-trap 'dnslab_stop "$DNS"' EXIT
+BLACKHOLE_PID=
+stop_blackhole() {
+    [ -n "$BLACKHOLE_PID" ] || return 0
+    kill "$BLACKHOLE_PID" 2>/dev/null
+    wait "$BLACKHOLE_PID" 2>/dev/null
+    BLACKHOLE_PID=
+}
+trap 'stop_blackhole; dnslab_stop "$DNS"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -99,6 +115,9 @@ r dane.test "_5269._tcp.xmpp.ta 300 IN TLSA $CA201"
 r dane.test "nosrv 300 IN A 127.0.0.2"
 r dane.test "_5269._tcp.nosrv 300 IN TLSA $EE311"
 r dane.test "_xmpp-server._tcp.esc 300 IN SRV 0 5 5269 evil\\010name.dane.test."
+r dane.test "_xmpp-server._tcp.slowtlsa 300 IN SRV 0 5 5269 xmpp.slow.test."
+r dane.test "_xmpp-server._tcp.mixed 300 IN SRV 0 5 5269 xmpp.a.dane.test."
+r dane.test "_xmpp-server._tcp.mixed 300 IN SRV 0 5 5269 xmpp.slow.test."
 for z in plain.test broken.test badsig.test; do
     r $z "_xmpp-server._tcp.a 300 IN SRV 0 5 5269 xmpp.a.$z."
     r $z "_5269._tcp.xmpp.a 300 IN TLSA $EE311"
@@ -106,13 +125,34 @@ done
 dnslab_start "$DNS" "$DNSLAB_ADDR" "$DNSLAB_PORT" || exit 1
 CONF=$(dnslab_unbound_conf "$DNS") || exit 1
 
+# The silent server: reads every query, answers none (an authoritative
+# server gone dark). Loopback only, stopped by its pid.
+case $BLACKHOLE_ADDR in 127.*) ;; *) echo "BLACKHOLE_ADDR must be in 127/8"; exit 1 ;; esac
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+while True:
+    s.recv(4096)' "$BLACKHOLE_ADDR" "$DNSLAB_PORT" >"$LAB_DIR/blackhole.out" 2>&1 &
+BLACKHOLE_PID=$!
+for _ in $(seq 250); do
+    grep -q ready "$LAB_DIR/blackhole.out" && break
+    kill -0 "$BLACKHOLE_PID" 2>/dev/null || break
+    sleep 0.02
+done
+grep -q ready "$LAB_DIR/blackhole.out" || { echo "the silent server did not start:"; cat "$LAB_DIR/blackhole.out"; exit 1; }
+printf 'stub-zone:\n    name: "slow.test."\n    stub-addr: %s@%s\n' "$BLACKHOLE_ADDR" "$DNSLAB_PORT" >>"$CONF"
+
 OUT=$LAB_DIR/out
 # dane DOMAIN [ARGS...]: the command's stdout in $OUT, its status in $RC,
 # its wall time in $MS.
 dane() {
     local t0
     t0=$(_dnslab_ms)
-    "$S2S_TRUST_BIN" dane "$@" --unbound-conf "$CONF" >"$OUT" 2>"$OUT.err"
+    # The lab's own anchors, never the root key a host may have
+    # (dns-root-data): a root anchor turns the unsigned zones bogus.
+    "$S2S_TRUST_BIN" dane "$@" --unbound-conf "$CONF" --trust-anchor "$(dnslab_anchors "$DNS")" \
+        >"$OUT" 2>"$OUT.err"
     RC=$?
     MS=$(($(_dnslab_ms) - t0))
 }
@@ -189,6 +229,41 @@ fi
 
 dane 'bad..name'
 expect not_a_host_name 2 "dnssec: error (not a valid host name"
+
+# ---- deadlines: one per lookup, SRV and every TLSA query ------------------------
+dane x.slow.test --timeout 800
+expect silent_server_srv_timeout 2 \
+    "dnssec: error (timeout: no answer for _xmpp-server._tcp.x.slow.test within 800 ms)" "overall: error by dns_error"
+
+dane slowtlsa.dane.test --timeout 800
+expect silent_server_tlsa_timeout 2 "srv: secure records" "target: xmpp.slow.test port 5269 tlsa error" \
+    "dnssec: error (timeout: no answer for _5269._tcp.xmpp.slow.test within 800 ms)"
+
+dane mixed.dane.test --chain "$C/ee.pem" --timeout 800
+expect silent_target_beside_answered_one 0 "dnssec: secure" "target: xmpp.slow.test port 5269 tlsa error" \
+    "target: xmpp.a.dane.test port 5269 tlsa secure, 1 record(s)" "overall: accepted by dane_ee (xmpp.a.dane.test)"
+
+dane a.dane.test --timeout 0
+expect timeout_zero_refused 2
+grep -q -- "--timeout: milliseconds" "$OUT.err" || { e2e_fail "timeout_zero_refused (no reason)"; show; }
+
+# ---- libunbound's own log stays off stderr; the error line says it all ---------
+# only_our_line NAME FILE: stderr is exactly one "s2s-trust: " line naming FILE.
+only_our_line() {
+    local name=$1 file=$2
+    if [ "$RC" = 2 ] && [ "$(wc -l <"$OUT.err")" = 1 ] && grep -q "^s2s-trust: .*$file" "$OUT.err"; then
+        e2e_ok "$name ($(cat "$OUT.err"))"
+    else
+        e2e_fail "$name (rc $RC)"; show
+    fi
+}
+"$S2S_TRUST_BIN" dane a.dane.test --unbound-conf /nonexistent/unbound.conf >"$OUT" 2>"$OUT.err"
+RC=$?
+only_our_line quiet_missing_unbound_conf /nonexistent/unbound.conf
+printf 'server:\n    trust-anchor-file: "/nonexistent/anchor.key"\n' >"$LAB_DIR/anchor.conf"
+"$S2S_TRUST_BIN" dane a.dane.test --unbound-conf "$LAB_DIR/anchor.conf" >"$OUT" 2>"$OUT.err"
+RC=$?
+only_our_line quiet_missing_anchor_in_conf /nonexistent/anchor.key
 
 "$S2S_TRUST_BIN" dane >"$OUT" 2>&1
 RC=$?

@@ -11,6 +11,12 @@
 #   p.plain.test Prosody, self-signed, in an unsigned zone
 #   x.broken.test Prosody, valid chain from the test CA, in a zone whose
 #                DNSSEC does not validate (bogus)
+# Interop (Prosody 13 only: its use_dane checks our records outbound):
+#   s.dane.lab   ejabberd + mod_s2s_trust, self-signed, publishing DANE-EE
+#   s2.dane.lab  ejabberd + mod_s2s_trust, self-signed, publishing nothing
+#   q.dane.lab   Prosody, use_dane and s2s_secure_auth, resolving through
+#                the DNSSEC lab only (a zone outside .test: libunbound's
+#                built-in "test." zone cannot be lifted through lua-unbound)
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 #   LAB_DIR=/tmp/s2s-lab-dane-module flock /tmp/s2s-lab.lock bash tests/dane/test_dane_module.sh
@@ -27,7 +33,8 @@ source "$HERE/dnslab.sh"
 E2E_LOGS=(a)
 
 declare -A IP=([a]=127.0.0.110 [r]=127.0.0.111 [e]=127.0.0.112 [n]=127.0.0.113
-               [m]=127.0.0.114 [p]=127.0.0.115 [x]=127.0.0.116)
+               [m]=127.0.0.114 [p]=127.0.0.115 [x]=127.0.0.116 [s]=127.0.0.117 [s2]=127.0.0.118
+               [q]=127.0.0.119)
 declare -A DOM=([a]=a.dane.test [r]=r.dane.test [e]=e.dane.test [n]=n.dane.test
                 [m]=m.dane.test [p]=p.plain.test [x]=x.broken.test)
 DNS=$LAB_DIR/dns
@@ -44,6 +51,13 @@ lab_issue_leaf n n.dane.test selfsigned >/dev/null
 lab_issue_leaf m m.dane.test >/dev/null
 lab_issue_leaf p p.plain.test selfsigned >/dev/null
 lab_issue_leaf x x.broken.test >/dev/null
+PROSODY13=0
+dpkg --compare-versions "$(dpkg-query -W -f='${Version}' prosody)" ge 13 && PROSODY13=1
+if [ $PROSODY13 = 1 ]; then
+    lab_issue_leaf s s.dane.lab selfsigned >/dev/null
+    lab_issue_leaf s2 s2.dane.lab selfsigned >/dev/null
+    lab_issue_leaf q q.dane.lab >/dev/null
+fi
 tlsa() { dnslab_tlsa_rdata 3 1 1 "$(lab_cert "$1" cert)"; }
 
 # ---- the zones -------------------------------------------------------------------
@@ -67,6 +81,14 @@ dnslab_record "$DNS" plain.test "_5269._tcp.xmpp.p 60 IN TLSA $(tlsa p)"
 dnslab_zone "$DNS" broken.test bogus || exit 1
 dnslab_record "$DNS" broken.test "_xmpp-server._tcp.x 60 IN SRV 0 5 5269 xmpp.x.broken.test."
 dnslab_record "$DNS" broken.test "_5269._tcp.xmpp.x 60 IN TLSA $(tlsa x)"
+if [ $PROSODY13 = 1 ]; then
+    dnslab_zone "$DNS" dane.lab signed || exit 1
+    for k in s s2; do
+        dnslab_record "$DNS" dane.lab "_xmpp-server._tcp.$k 60 IN SRV 0 5 5269 xmpp.$k.dane.lab."
+        dnslab_record "$DNS" dane.lab "xmpp.$k 60 IN A ${IP[$k]}"
+    done
+    dnslab_record "$DNS" dane.lab "_5269._tcp.xmpp.s 60 IN TLSA $(tlsa s)"
+fi
 dnslab_start "$DNS" 127.0.0.53 5353 || exit 1
 CONF=$(dnslab_unbound_conf "$DNS") || exit 1
 ANCHORS=$(dnslab_anchors "$DNS")
@@ -133,6 +155,32 @@ check "require, unsigned peer: p -> r refused dane_required" r p -- \
 lookups() { lab_ctl a s2s_trust_metrics | awk -v r="$1" '$1 == "ejabberd_s2s_trust_dane_lookups_total{result=\"" r "\"}" { print $2 }'; }
 check "metrics count secure, insecure and bogus lookups" \
     eval '[ "$(lookups secure)" -ge 2 ] && [ "$(lookups insecure)" -ge 1 ] && [ "$(lookups bogus)" -ge 1 ]'
+
+audit_dane() { lab_ctl "$1" s2s_trust_audit text | grep -Eq -- "^  \[pass\] dane +dane $2, DNSSEC resolver ready"; }
+check "posture audit: dane opportunistic, resolver ready" audit_dane a opportunistic
+check "posture audit: dane require, resolver ready" audit_dane r require
+
+# ---- interop: Prosody 13's use_dane authenticates us by our records --------------------
+if [ $PROSODY13 = 1 ]; then
+    lab_ejabberd_start s s.dane.lab "${IP[s]}" s starttls=required dialback=no code="$LAB_REPO" \
+        modules="$(module opportunistic)" nowait || exit 1
+    lab_ejabberd_start s2 s2.dane.lab "${IP[s2]}" s2 starttls=required dialback=no code="$LAB_REPO" \
+        modules="$(module opportunistic)" nowait || exit 1
+    # Prosody asks the lab's nsd only (forward), validating with the lab's anchors.
+    lab_prosody_start q q.dane.lab "${IP[q]}" q - secure_auth=true \
+        config="use_dane = true
+unbound = { forward = \"127.0.0.53@5353\"; trustfile = \"$ANCHORS\" }" nowait || exit 1
+    lab_wait_ready s s2 q || exit 1
+    for k in s s2 q; do lab_register "u@$k.dane.lab" pw >/dev/null || exit 1; done
+    lab_send u@q.dane.lab u@s.dane.lab "q to s"
+    check "Prosody 13 use_dane: q -> s delivered to our self-signed server by its DANE-EE record" \
+        s q -- lab_wait_delivered u@s.dane.lab "q to s"
+    lab_send u@q.dane.lab u@s2.dane.lab "q to s2"
+    check "control: the same server without TLSA is refused by Prosody (q -> s2 not delivered)" \
+        s2 q -- lab_assert_not_delivered u@s2.dane.lab "q to s2" q "[Cc]ertificate|insecure|[Ff]orbidding|trust"
+else
+    echo "n/a  Prosody 13 use_dane interop (Prosody $(dpkg-query -W -f='${Version}' prosody) here)"
+fi
 
 check "every lab socket is on loopback" lab_assert_loopback_only
 e2e_summary

@@ -277,6 +277,19 @@ counters_test() ->
     undefined = mod_s2s_trust_webadmin:counters(),
     ok = mod_s2s_trust_metrics:verdict(in, refused, expired).
 
+%% DANE (docs/dane.md): on without a resolver is reported; require is a
+%% fail then (every peer refused).
+dane_test_() ->
+    G = good(),
+    M = fun(Extra) -> G#{module => maps:merge(#{loaded => true, mode => enforce, exempt => []},
+                                              Extra)} end,
+    [?_assertEqual([], status_of(dane, G)),
+     ?_assertEqual([pass], status_of(dane, M(#{dane => off}))),
+     ?_assertEqual([pass], status_of(dane, M(#{dane => opportunistic, dane_resolver => true}))),
+     ?_assertEqual([warn], status_of(dane, M(#{dane => opportunistic, dane_resolver => false}))),
+     ?_assertEqual([fail], status_of(dane, M(#{dane => require, dane_resolver => false}))),
+     ?_assertEqual([], status_of(dane, G#{module => #{loaded => false}}))].
+
 %% Where the violators list is kept (docs/storage.md): an SQL database that
 %% holds violations back, or a writer that dropped some, is reported.
 storage_test_() ->

@@ -9,15 +9,17 @@
 #                    directory, so CI both replays and explores
 #   make fuzz-merge  minimise each committed corpus with -merge=1
 #   make fuzz-seeds  regenerate seeds and tests/fuzz/pki from $(PKI)
-#                    (mkseeds.py explains what that invalidates)
+#                    (mkseeds.py explains what that invalidates), and
+#                    fuzz_dns's seeds (mkseeds_dns.py, no PKI)
 #
 # The core is compiled here from c_src/*.c with the fuzzing flags, into
 # $(BUILD)/fuzz/; c_src/Makefile stays the one place for the real build.
 # docs/testing.md, "Fuzzing and sanitizers", says what each harness asserts.
 
-FUZZ_HARNESSES := fuzz_verify fuzz_identity fuzz_config fuzz_stream
+FUZZ_HARNESSES := fuzz_verify fuzz_identity fuzz_config fuzz_stream fuzz_dns
 # Harnesses whose seeds mkseeds.py derives from a PKI; fuzz_stream's seeds
-# are server bytes (captured in the probe lab) and hand-written variants.
+# are server bytes (captured in the probe lab) and hand-written variants;
+# fuzz_dns's are DNS record data written by mkseeds_dns.py.
 FUZZ_PKI_HARNESSES := fuzz_verify fuzz_identity fuzz_config
 FUZZ_SECONDS    ?= 60
 FUZZ_CI_SECONDS ?= 20
@@ -41,7 +43,8 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wext
 FUZZ_LIBS   := $(shell pkg-config --libs $(FUZZ_PKGS))
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CORE   := $(addprefix c_src/core/s2s_trust_,error.c verdict.c config.c store.c pool_index.c identity.c time.c verify.c describe.c cache.c) \
-               c_src/net/s2s_trust_xmpp_stream.c c_src/net/s2s_trust_peer_text.c
+               c_src/net/s2s_trust_xmpp_stream.c c_src/net/s2s_trust_peer_text.c \
+               c_src/net/s2s_trust_dns_rdata.c
 FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
 FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
 
@@ -55,6 +58,11 @@ FUZZ_MAXLEN_fuzz_config   := 4096
 # A stream input is what a server sends before TLS: a header and features
 # are under 1 KB; 8 KB passes the 4 KB tag bound with room.
 FUZZ_MAXLEN_fuzz_stream   := 8192
+# A DNS input is one record's data or one name: an SRV record is at most
+# 6 + 255 bytes, a name 255; a TLSA record with a full certificate is a
+# few KB, and the harness pads to both sides of the 8 KB limit itself, so
+# 2 KB keeps the fuzzer on the parsing instead of on long inputs.
+FUZZ_MAXLEN_fuzz_dns      := 2048
 # fuzz_config names its files relative to the current directory (seeds say
 # "root.pem"), so it runs inside the PKI directory; every path given to a
 # binary is therefore absolute.
@@ -62,6 +70,7 @@ FUZZ_CWD_fuzz_verify   := $(TOP)
 FUZZ_CWD_fuzz_identity := $(TOP)
 FUZZ_CWD_fuzz_config   := $(FUZZ_PKI)
 FUZZ_CWD_fuzz_stream   := $(TOP)
+FUZZ_CWD_fuzz_dns      := $(TOP)
 
 # Leak checking on: every input must free what it allocated (lsan.supp: one
 # known libconfig 1.5 leak).
@@ -136,3 +145,4 @@ fuzz-seeds: pki
 	python3 tests/fuzz/mkseeds.py $(PKI) $(FUZZ_OUT)/seeds
 	rm -rf $(FUZZ_HERE)/pki && cp -r $(FUZZ_OUT)/seeds/pki $(FUZZ_HERE)/pki
 	$(foreach h,$(FUZZ_PKI_HARNESSES),mkdir -p $(FUZZ_CORPUS)/$(h) && cp $(FUZZ_OUT)/seeds/$(h)/* $(FUZZ_CORPUS)/$(h)/;)
+	python3 tests/fuzz/mkseeds_dns.py $(FUZZ_CORPUS)/fuzz_dns

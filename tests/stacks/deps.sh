@@ -27,6 +27,8 @@ release=$("$here/release.sh") || exit 1
 #   its pkg-config file requires on bookworm), dns-root-data (the root trust
 #   anchor the resolver uses by default); the DNSSEC lab: nsd, ldnsutils
 #   (ldns-keygen, ldns-signzone), bind9-dnsutils (dig)
+# - POSH (issue 16): libcurl4-openssl-dev (the HTTP client of the network
+#   layer), nginx (the POSH test server on loopback)
 # - Debian packages of the module (make deb): build-essential (which
 #   dpkg-buildpackage checks for), debhelper, devscripts (which brings
 #   dpkg-dev), lintian
@@ -36,7 +38,8 @@ common="erlang-nox erlang-dev erlang-eunit libssl-dev libconfig-dev libidn2-dev 
 pkg-config gcc libc6-dev make python3 valgrind clang libclang-rt-dev \
 ejabberd prosody lua-unbound chromium chromium-driver prometheus debootstrap iproute2 \
 postgresql erlang-p1-pgsql build-essential debhelper devscripts lintian \
-libunbound-dev nettle-dev libevent-dev dns-root-data nsd ldnsutils bind9-dnsutils"
+libunbound-dev nettle-dev libevent-dev dns-root-data nsd ldnsutils bind9-dnsutils \
+libcurl4-openssl-dev nginx"
 # Where a release names a package differently, its name goes here.
 case "$release" in
 bookworm) packages="$common" ;;
