@@ -15,6 +15,8 @@ static const char cli_usage_text[] =
     "       s2s-trust config-check [--json] FILE\n"
     "       s2s-trust dane DOMAIN [--unbound-conf FILE] [--trust-anchor FILE] [--chain PEM]\n"
     "                       [--config FILE] [--json] [--timeout MS]\n"
+    "       s2s-trust posh DOMAIN [--chain PEM] [--cafile FILE] [--resolve HOST:PORT:ADDR]\n"
+    "                       [--port N] [--timeout MS] [--json]\n"
     "       s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from DOMAIN]\n"
     "                       [--config FILE] [--json] [--timeout MS]\n"
     "       s2s-trust selftest TARGET [--connect HOST:PORT] [--from DOMAIN] [--json]\n"
@@ -35,6 +37,13 @@ static const char cli_usage_text[] =
     "  --trust-anchor FILE  DS or DNSKEY lines (default /usr/share/dns/root.key)\n"
     "  --chain PEM  certificates as a peer sends them, leaf first\n"
     "  --timeout MS  deadline of the whole lookup (default 5000, at most 600000)\n"
+    "posh          fetch DOMAIN's POSH document (RFC 7711) from\n"
+    "              https://DOMAIN/.well-known/posh/xmpp-server.json (no HTTP redirect, one\n"
+    "              `url` hop at most) and with --chain tell whether the leaf matches it\n"
+    "  --cafile FILE  verify the web servers against FILE only (default: the system bundle)\n"
+    "  --resolve HOST:PORT:ADDR  connect to ADDR for HOST:PORT (repeatable, at most 8)\n"
+    "  --port N    the port of DOMAIN's URL (default 443)\n"
+    "  --timeout MS  deadline of the whole fetch, hop included (default 10000, at most 60000)\n"
     "probe         connect to DOMAIN's XMPP server as a federating server would (SRV\n"
     "              _xmpps-server, _xmpp-server, then DOMAIN:5269), capture the certificate\n"
     "              chain it sends, verify it like check, and report what it sends and why\n"
@@ -59,7 +68,9 @@ static const char cli_usage_text[] =
     "             3 probe: no certificate chain could be captured\n"
     "selftest:    0 every peer refused, 1 at least one ACCEPTED, 3 inconclusive\n"
     "dane:        0 secure or insecure answer (--chain: accepted), 1 bogus (--chain: refused),\n"
-    "             2 also when DNS gave no answer\n";
+    "             2 also when DNS gave no answer\n"
+    "posh:        0 a usable document (--chain: the leaf matches), 1 no match or no usable\n"
+    "             document\n";
 
 int cli_usage(const char *why)
 {

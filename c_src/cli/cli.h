@@ -40,6 +40,7 @@ int cli_load_store(const char *config_path, const char *at, s2s_trust_store_t **
 int cli_cmd_check(int argc, char **argv);        /* check.c */
 int cli_cmd_config_check(int argc, char **argv); /* config_check.c */
 int cli_cmd_dane(int argc, char **argv);         /* dane.c */
+int cli_cmd_posh(int argc, char **argv);         /* posh.c */
 int cli_cmd_probe(int argc, char **argv);        /* probe.c */
 int cli_cmd_selftest(int argc, char **argv);     /* selftest.c */
 

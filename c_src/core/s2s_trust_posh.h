@@ -42,6 +42,9 @@
  * Delegation (RFC 7711 section 3.3): a document with a url and no usable
  * fingerprint delegates to the document at that https URL, one hop at
  * most; s2s_trust_posh_delegate applies the rules to the two documents.
+ *
+ * s2s_trust_posh.c is the reader; s2s_trust_posh_match.c what a document
+ * is used for (delegation, the match, the names).
  */
 #ifndef S2S_TRUST_POSH_H
 #define S2S_TRUST_POSH_H

@@ -94,7 +94,14 @@
     X(test_conn_deadlines_and_stop)               \
     X(test_selftest_identities)                   \
     X(test_selftest_unusable_request)             \
-    X(test_selftest_issued_identities)
+    X(test_selftest_issued_identities)           \
+    X(test_posh_reads_a_document)                 \
+    X(test_posh_hostile_json)                     \
+    X(test_posh_bounds)                           \
+    X(test_posh_expires_rules)                    \
+    X(test_posh_status_order)                     \
+    X(test_posh_hop_rules)                        \
+    X(test_posh_match)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)

@@ -48,6 +48,17 @@ FUZZ_CORE   := $(addprefix c_src/core/s2s_trust_,error.c verdict.c config.c stor
 FUZZ_COMMON := tests/fuzz/driver.c tests/fuzz/fuzz_util.c
 FUZZ_DEPS   := $(FUZZ_CORE) $(wildcard c_src/*/*.h) $(FUZZ_COMMON) tests/fuzz/fuzz.h tests/fuzz/fuzz.mk
 
+# fuzz_posh: the POSH document reader (core/s2s_trust_posh.h) and the hop
+# rules and match on what it read. A document is at most 64 KiB; 8 KiB
+# holds every structure the reader knows (32 fingerprint objects are
+# ~5 KB) with room. Seeds: hand-written documents (RFC 7711's examples and
+# their hostile variants), committed as they are.
+FUZZ_HARNESSES      += fuzz_posh
+FUZZ_CORE           += c_src/core/s2s_trust_posh.c c_src/core/s2s_trust_posh_match.c
+FUZZ_DEPS           += c_src/core/s2s_trust_posh.c c_src/core/s2s_trust_posh_match.c
+FUZZ_MAXLEN_fuzz_posh := 8192
+FUZZ_CWD_fuzz_posh    := $(TOP)
+
 # Largest input each harness reads: a verify input is a domain plus up to 12
 # DER certificates (the test PKI's deepest chain, 9 certificates, is ~5 KB;
 # 16 KB leaves room for several large RSA ones); an identity input is up to
