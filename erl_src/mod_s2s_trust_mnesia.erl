@@ -118,8 +118,7 @@ evict(Table, Max) ->
                             fun() -> length([ok || {_, Age, Key} <- Oldest,
                                                    delete_if_age(Table, Key, Age)]) end),
             prune_recency(Table),
-            Total = mod_s2s_trust_violators:note_evicted(N),
-            log_eviction(Table, Max, N, Total)
+            log_eviction(Table, Max, N)
     end.
 
 %% last_seen of a violation; `at` of a last verdict.
@@ -137,16 +136,11 @@ delete_if_age(Table, Key, Age) ->
 age_of(#s2s_trust_violation{last_seen = T}) -> T;
 age_of(#s2s_trust_last{verdict = #{at := T}}) -> T.
 
-log_eviction(s2s_trust_violation, Max, N, Total) ->
-    case mod_s2s_trust_throttle:allow({violators_full}, erlang:system_time(second), 60) of
-        {true, _} ->
-            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): evicted "
-                         "the ~b least recently seen domain(s); ~b evicted since start",
-                         [Max, N, Total]);
-        false ->
-            ok
-    end;
-log_eviction(_Table, _Max, _N, _Total) ->
+%% Only the violators list counts as evictions (the last-verdict table is a
+%% cache of it).
+log_eviction(s2s_trust_violation, Max, N) ->
+    mod_s2s_trust_violators:evicted(Max, N);
+log_eviction(_Table, _Max, _N) ->
     ok.
 
 %% The recency index: one monotonic number per (table, key) written on this

@@ -348,7 +348,7 @@ maybe_evict(#{host := Host} = S) ->
             counters:put(stats_counters(), ?ROWS, Rows);
         {ok, N, Rows} ->
             counters:put(stats_counters(), ?ROWS, Rows),
-            log_eviction(Max, N, mod_s2s_trust_violators:note_evicted(N));
+            mod_s2s_trust_violators:evicted(Max, N);
         {error, _} ->
             ok   % the next write's failure reports the database
     end,
@@ -400,16 +400,6 @@ log_failure(Why, Pending, Delay) ->
         {true, _} ->
             ?LOG_ERROR("mod_s2s_trust: writing the violators list to SQL failed (~p); ~b "
                        "domain(s) pending, next try in ~b ms", [Why, Pending, Delay]);
-        false ->
-            ok
-    end.
-
-log_eviction(Max, N, Total) ->
-    case mod_s2s_trust_throttle:allow({violators_full}, erlang:system_time(second), 60) of
-        {true, _} ->
-            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): evicted "
-                         "the ~b least recently seen domain(s); ~b evicted since start",
-                         [Max, N, Total]);
         false ->
             ok
     end.

@@ -13,7 +13,7 @@
 -module(mod_s2s_trust_violators).
 
 -export([init/2, stop/0, backend/0, record/6, note_verdict/6, all/0, count/0, size/0, lookup/1,
-         last_verdict/1, forget/1, evicted/0, note_evicted/1]).
+         last_verdict/1, forget/1, evicted/0, evicted/2]).
 %% pure, for the backends and EUnit
 -export([merge/7, combine/2]).
 
@@ -165,8 +165,20 @@ evicted() ->
         C -> counters:get(C, 1)
     end.
 
-%% Count N more evictions; the new total.
--spec note_evicted(non_neg_integer()) -> non_neg_integer().
+%% A backend evicted N rows past max_violators = Max: counted, and logged
+%% at most once a minute, whichever backend it was.
+-spec evicted(pos_integer(), non_neg_integer()) -> ok.
+evicted(Max, N) ->
+    Total = note_evicted(N),
+    case mod_s2s_trust_throttle:allow({violators_full}, erlang:system_time(second), 60) of
+        {true, _} ->
+            ?LOG_WARNING("mod_s2s_trust: the violators list is full (max_violators = ~b): evicted "
+                         "the ~b least recently seen domain(s); ~b evicted since start",
+                         [Max, N, Total]);
+        false ->
+            ok
+    end.
+
 note_evicted(N) ->
     C = case persistent_term:get(?EVICTED, undefined) of
             undefined ->

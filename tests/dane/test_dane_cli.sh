@@ -41,34 +41,18 @@ TOP=$(cd "$HERE/../.." && pwd)
 source "$HERE/dnslab.sh"
 # shellcheck source=tests/e2e/testing.sh
 source "$HERE/../e2e/testing.sh"
+# shellcheck source=tests/e2e/cli_suite.sh
+source "$HERE/../e2e/cli_suite.sh"
 
 DNS=$LAB_DIR/dns
-MARKER=$LAB_DIR/.s2s-trust-lab
 lab_show_logs() { dnslab_show_log "$DNS"; }
 
-if [ -z "${S2S_TRUST_BIN:-}" ]; then
-    make -s -C "$TOP/c_src" cli >/dev/null || { echo "could not build the CLI"; exit 1; }
-    S2S_TRUST_BIN=$TOP/priv/bin/s2s-trust
-fi
-
+cli_suite_bin "$TOP" || exit 1
 _dnslab_check_dir "$LAB_DIR" || exit 1
-if [ -e "$LAB_DIR" ]; then
-    if [ -e "$MARKER" ] || [ -z "$(ls -A "$LAB_DIR")" ]; then
-        dnslab_stop "$DNS" # a run killed before its trap
-        rm -rf "$LAB_DIR"
-    else
-        echo "$LAB_DIR exists and is not a lab run dir (no $MARKER); not touching it" >&2
-        exit 1
-    fi
-fi
-mkdir -p "$DNS" && : >"$MARKER" || exit 1
+cli_suite_run_dir "$LAB_DIR" dnslab_stop "$DNS" || exit 1
+mkdir -p "$DNS" || exit 1
 BLACKHOLE_PID=
-stop_blackhole() {
-    [ -n "$BLACKHOLE_PID" ] || return 0
-    kill "$BLACKHOLE_PID" 2>/dev/null
-    wait "$BLACKHOLE_PID" 2>/dev/null
-    BLACKHOLE_PID=
-}
+stop_blackhole() { cli_suite_stop_pid BLACKHOLE_PID; }
 trap 'stop_blackhole; dnslab_stop "$DNS"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -76,21 +60,10 @@ trap 'exit 143' TERM
 # ---- certificates -----------------------------------------------------------------
 C=$LAB_DIR/certs
 mkdir -p "$C"
-mkcert() { # NAME SUBJECT SAN [CA]: NAME.pem / NAME.key, self-signed or issued by CA
-    local args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/$1.key" -days 30 -subj "$2")
-    if [ -z "${4:-}" ]; then
-        openssl req -x509 "${args[@]}" -out "$C/$1.pem" -addext "subjectAltName=$3" \
-            ${5:+-addext "basicConstraints=critical,CA:TRUE"} 2>/dev/null
-    else
-        openssl req "${args[@]}" -out "$C/$1.csr" 2>/dev/null &&
-            openssl x509 -req -in "$C/$1.csr" -CA "$C/$4.pem" -CAkey "$C/$4.key" -CAcreateserial -days 30 \
-                -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$3") \
-                -out "$C/$1.pem" 2>/dev/null
-    fi
-}
+mkcert() { cli_suite_mkcert "$C" "$@"; }
 if ! { mkcert ee /CN=xmpp.a.dane.test DNS:a.dane.test &&
     mkcert other /CN=other.test DNS:other.test &&
-    mkcert ca "/CN=Private DANE-TA CA" DNS:ca.invalid "" ca &&
+    mkcert ca "/CN=Private DANE-TA CA" ca &&
     mkcert leaf /CN=ta.dane.test DNS:ta.dane.test ca; }; then
     echo "openssl failed"
     exit 1

@@ -46,34 +46,18 @@ TOP=$(cd "$HERE/../.." && pwd)
 source "$HERE/weblab.sh"
 # shellcheck source=tests/e2e/testing.sh
 source "$HERE/../e2e/testing.sh"
+# shellcheck source=tests/e2e/cli_suite.sh
+source "$HERE/../e2e/cli_suite.sh"
 
 WEB=$LAB_DIR/web
-MARKER=$LAB_DIR/.s2s-trust-lab
 lab_show_logs() { weblab_show_log "$WEB"; }
 
-if [ -z "${S2S_TRUST_BIN:-}" ]; then
-    make -s -C "$TOP/c_src" cli >/dev/null || { echo "could not build the CLI"; exit 1; }
-    S2S_TRUST_BIN=$TOP/priv/bin/s2s-trust
-fi
-
+cli_suite_bin "$TOP" || exit 1
 _weblab_check_dir "$LAB_DIR" || exit 1
-if [ -e "$LAB_DIR" ]; then
-    if [ -e "$MARKER" ] || [ -z "$(ls -A "$LAB_DIR")" ]; then
-        weblab_stop "$WEB" # a run killed before its trap
-        rm -rf "$LAB_DIR"
-    else
-        echo "$LAB_DIR exists and is not a lab run dir (no $MARKER); not touching it" >&2
-        exit 1
-    fi
-fi
-mkdir -p "$WEB" && : >"$MARKER" || exit 1
+cli_suite_run_dir "$LAB_DIR" weblab_stop "$WEB" || exit 1
+mkdir -p "$WEB" || exit 1
 SLOW_PID=
-stop_slow() {
-    [ -n "$SLOW_PID" ] || return 0
-    kill "$SLOW_PID" 2>/dev/null
-    wait "$SLOW_PID" 2>/dev/null
-    SLOW_PID=
-}
+stop_slow() { cli_suite_stop_pid SLOW_PID; }
 trap 'stop_slow; weblab_stop "$WEB"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -81,22 +65,7 @@ trap 'exit 143' TERM
 # ---- certificates -----------------------------------------------------------------
 C=$LAB_DIR/certs
 mkdir -p "$C"
-mkcert() { # NAME SUBJECT SAN [CA]: NAME.pem / NAME.key, self-signed (a CA if SAN is "ca") or issued by CA
-    local args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/$1.key" -days 30 -subj "$2")
-    if [ -z "${4:-}" ]; then
-        if [ "$3" = ca ]; then
-            openssl req -x509 "${args[@]}" -out "$C/$1.pem" -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-        else
-            openssl req -x509 "${args[@]}" -out "$C/$1.pem" -addext "subjectAltName=$3" 2>/dev/null
-        fi
-    else
-        openssl req "${args[@]}" -out "$C/$1.csr" 2>/dev/null &&
-            openssl x509 -req -in "$C/$1.csr" -CA "$C/$4.pem" -CAkey "$C/$4.key" -CAcreateserial -days 30 \
-                -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$3") \
-                -out "$C/$1.pem" 2>/dev/null
-    fi
-}
+mkcert() { cli_suite_mkcert "$C" "$@"; }
 if ! { mkcert webca "/CN=POSH lab web CA" ca &&
     mkcert otherca "/CN=Some other web CA" ca &&
     mkcert web "/CN=posh.test" "DNS:*.posh.test,DNS:posh.test" webca &&
