@@ -12,112 +12,12 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "cli/chain_file.h"
 #include "cli/cli.h"
 #include "cli/details.h"
 #include "cli/out.h"
 #include "core/s2s_trust_store.h"
 #include "core/s2s_trust_verify.h"
-
-/* A chain file is local, but may hold what a peer sent; bound what we read.
- * Anything larger is certainly over max_cert_bytes * max_chain_certs. */
-#define MAX_CHAIN_FILE (16 * 1024 * 1024)
-#define MAX_PEM_BLOCKS 64
-
-typedef struct {
-    unsigned char *file;        /* the whole file */
-    size_t file_len;
-    unsigned char *blocks[MAX_PEM_BLOCKS]; /* decoded PEM certificate blocks */
-    s2s_trust_der_t der[MAX_PEM_BLOCKS];
-    size_t n;
-} chain_file_t;
-
-static void chain_file_free(chain_file_t *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        OPENSSL_free(c->blocks[i]);
-    free(c->file);
-    memset(c, 0, sizeof *c);
-}
-
-/* The file into c->file; reading stops once the buffer has grown past
- * MAX_CHAIN_FILE. */
-static int read_whole_file(const char *path, chain_file_t *c)
-{
-    FILE *f = fopen(path, "rb");
-    size_t cap = 64 * 1024;
-
-    if (f == NULL) {
-        fprintf(stderr, "s2s-trust: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    c->file = malloc(cap);
-    while (c->file != NULL) {
-        c->file_len += fread(c->file + c->file_len, 1, cap - c->file_len, f);
-        if (c->file_len < cap || cap > MAX_CHAIN_FILE)
-            break;
-        unsigned char *grown = realloc(c->file, cap * 2);
-        if (grown == NULL) {
-            free(c->file);
-            c->file = NULL;
-            break;
-        }
-        c->file = grown;
-        cap *= 2;
-    }
-    if (c->file == NULL || ferror(f)) {
-        fprintf(stderr, "s2s-trust: %s: cannot read\n", path);
-        fclose(f);
-        chain_file_free(c);
-        return -1;
-    }
-    fclose(f);
-    return 0;
-}
-
-/* Every CERTIFICATE block of a PEM file, in order, decoded to DER without
- * being parsed (the core parses, with its limits). */
-static void pem_certificates(chain_file_t *c)
-{
-    BIO *bio = BIO_new_mem_buf(c->file, (int)(c->file_len > 0x7fffffff ? 0x7fffffff : c->file_len));
-    char *name = NULL, *header = NULL;
-    unsigned char *data = NULL;
-    long len = 0;
-
-    while (bio != NULL && c->n < MAX_PEM_BLOCKS && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-        if (strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "TRUSTED CERTIFICATE") == 0) {
-            c->blocks[c->n] = data;
-            c->der[c->n].data = data;
-            c->der[c->n].len = (size_t)len;
-            c->n++;
-        } else {
-            OPENSSL_free(data);
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        name = header = NULL;
-        data = NULL;
-    }
-    BIO_free(bio);
-    ERR_clear_error();
-}
-
-/* PEM: every CERTIFICATE block, leaf first. Otherwise the file is taken as
- * one DER certificate; garbage becomes the core's "malformed" verdict. */
-static int read_chain_file(const char *path, chain_file_t *c)
-{
-    memset(c, 0, sizeof *c);
-    if (read_whole_file(path, c) != 0)
-        return -1;
-    if (c->file_len >= 11 && memmem(c->file, c->file_len, "-----BEGIN ", 11) != NULL) {
-        pem_certificates(c);
-        if (c->n > 0)
-            return 0;
-    }
-    c->der[0].data = c->file;
-    c->der[0].len = c->file_len;
-    c->n = c->file_len > 0 ? 1 : 0;
-    return 0;
-}
 
 /* --explain: what an operator needs to see why. */
 static void print_explain(const s2s_trust_details_t *d)
@@ -240,16 +140,16 @@ int cli_cmd_check(int argc, char **argv)
         return EXIT_USAGE;
 
     for (int i = optind; i < argc; i++) {
-        chain_file_t chain;
+        cli_chain_file_t chain;
         s2s_trust_details_t d;
         int verdict;
 
-        if (read_chain_file(argv[i], &chain) != 0) {
+        if (cli_chain_file_read(argv[i], &chain) != 0) {
             status = EXIT_USAGE;
             continue;
         }
         verdict = s2s_trust_verify_chain(store, domain, strlen(domain), chain.der, chain.n, &d);
-        chain_file_free(&chain);
+        cli_chain_file_free(&chain);
         if (verdict < 0) {
             fprintf(stderr, "s2s-trust: out of memory\n");
             status = EXIT_USAGE;

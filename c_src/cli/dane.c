@@ -17,13 +17,13 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "cli/chain_file.h"
 #include "cli/cli.h"
 #include "cli/out.h"
 #include "core/s2s_trust_dane.h"
 #include "core/s2s_trust_verdict.h"
 #include "net/s2s_trust_dnssec.h"
 
-#define MAX_CHAIN 16
 #define TIMEOUT_MS_DEFAULT 5000 /* the module's dane_timeout default */
 
 typedef struct {
@@ -31,12 +31,6 @@ typedef struct {
     unsigned long timeout; /* ms: the lookup's deadline, all of it */
     int json;
 } dane_opts_t;
-
-typedef struct {
-    unsigned char *blocks[MAX_CHAIN];
-    s2s_trust_der_t der[MAX_CHAIN];
-    size_t n;
-} pem_chain_t;
 
 /* What --chain gave, per target and overall. */
 typedef struct {
@@ -84,47 +78,6 @@ static int parse_options(int argc, char **argv, dane_opts_t *o)
     return CLI_GO_ON;
 }
 
-static void pem_chain_free(pem_chain_t *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        OPENSSL_free(c->blocks[i]);
-    memset(c, 0, sizeof *c);
-}
-
-/* The CERTIFICATE blocks of a PEM file, leaf first, undecoded beyond
- * base64 (the core parses, with its limits). 0, or -1 after saying why. */
-static int read_pem_chain(const char *path, pem_chain_t *c)
-{
-    BIO *bio = BIO_new_file(path, "r");
-    char *name = NULL, *header = NULL;
-    unsigned char *data = NULL;
-    long len = 0;
-
-    memset(c, 0, sizeof *c);
-    while (bio != NULL && c->n < MAX_CHAIN && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-        if (strcmp(name, "CERTIFICATE") == 0) {
-            c->blocks[c->n] = data;
-            c->der[c->n].data = data;
-            c->der[c->n++].len = (size_t)len;
-        } else {
-            OPENSSL_free(data);
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        name = header = NULL;
-        data = NULL;
-    }
-    BIO_free(bio);
-    ERR_clear_error();
-    if (c->n == 0) {
-        fputs("s2s-trust: --chain ", stderr);
-        cli_put_text_str(stderr, path);
-        fputs(": no PEM certificate read\n", stderr);
-        return -1;
-    }
-    return 0;
-}
-
 static int has_records(const s2s_trust_dane_target_t *t)
 {
     return t->status == S2S_TRUST_DNSSEC_SECURE && t->n_records > 0;
@@ -141,7 +94,7 @@ static void decide(const char *overall, const char *by, const char *target, int 
 /* Match the chain against every target's records, then decide (top of file).
  * 0, or -1 when memory runs out. */
 static int match_chain(const s2s_trust_store_t *store, const dane_opts_t *o, const s2s_trust_dane_lookup_t *l,
-                       const pem_chain_t *c, decision_t *d)
+                       const cli_chain_file_t *c, decision_t *d)
 {
     const s2s_trust_dane_result_t *first_usable = NULL;
     const char *first_target = NULL;
@@ -303,7 +256,7 @@ int cli_cmd_dane(int argc, char **argv)
     s2s_trust_dnssec_t *res = NULL;
     s2s_trust_dane_lookup_t *l = calloc(1, sizeof *l);
     decision_t *d = calloc(1, sizeof *d);
-    pem_chain_t chain = { 0 };
+    cli_chain_file_t chain = { 0 };
     char err[512];
     int status = parse_options(argc, argv, &o);
 
@@ -313,7 +266,7 @@ int cli_cmd_dane(int argc, char **argv)
     }
     /* Local mistakes first: they should not wait for the network. */
     if (status == CLI_GO_ON && o.chain != NULL &&
-        (read_pem_chain(o.chain, &chain) != 0 || cli_load_store(o.config, NULL, &store) != 0))
+        (cli_chain_file_read(o.chain, &chain) != 0 || cli_load_store(o.config, NULL, &store) != 0))
         status = EXIT_USAGE;
     if (status == CLI_GO_ON && (res = s2s_trust_dnssec_new(o.unbound_conf, o.trust_anchor, 1, 0, err, sizeof err)) == NULL) {
         fputs("s2s-trust: ", stderr);
@@ -341,7 +294,7 @@ int cli_cmd_dane(int argc, char **argv)
         s2s_trust_dane_lookup_clear(l);
     s2s_trust_dnssec_free(res);
     s2s_trust_store_release(store);
-    pem_chain_free(&chain);
+    cli_chain_file_free(&chain);
     free(l);
     free(d);
     ERR_clear_error();

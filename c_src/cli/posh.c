@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "cli/chain_file.h"
 #include "cli/cli.h"
 #include "cli/out.h"
 #include "core/s2s_trust_posh.h"
@@ -35,9 +36,10 @@ typedef struct {
     int json;
 } posh_opts_t;
 
-/* The leaf as presented and its digests. */
+/* The leaf as presented (in the chain file) and its digests. */
 typedef struct {
-    unsigned char *der;
+    cli_chain_file_t file;
+    const unsigned char *der;
     size_t len;
     unsigned char d256[64], d512[64];
 } leaf_t;
@@ -116,46 +118,30 @@ static void say_file_error(const char *opt, const char *path, const char *what)
 
 /* The first certificate of a PEM file, its DER as written (a POSH
  * fingerprint is over those exact bytes), or a file that is one DER
- * certificate, its bytes as they are. 0, or -1 after saying why. */
-#define MAX_CHAIN_FILE (1 << 20)
+ * certificate and nothing after it, its bytes as they are. 0, or -1 after
+ * saying why. */
 static int read_leaf(const char *path, leaf_t *leaf)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = OPENSSL_malloc(MAX_CHAIN_FILE);
-    size_t n = f != NULL && buf != NULL ? fread(buf, 1, MAX_CHAIN_FILE, f) : 0;
-    BIO *bio = n > 0 ? BIO_new_mem_buf(buf, (int)n) : NULL;
-    char *name = NULL, *header = NULL;
-    unsigned char *data = NULL;
-    const unsigned char *p = buf;
-    long len = 0;
+    const unsigned char *p;
     X509 *x;
 
     memset(leaf, 0, sizeof *leaf);
-    while (bio != NULL && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-        int cert = strcmp(name, "CERTIFICATE") == 0;
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        name = header = NULL;
-        if (cert) {
-            leaf->der = data;
-            leaf->len = (size_t)len;
-            break;
+    if (cli_chain_file_read(path, &leaf->file) != 0)
+        return -1;
+    if (leaf->file.n > 0 && leaf->file.pem) {
+        leaf->der = leaf->file.der[0].data;
+        leaf->len = leaf->file.der[0].len;
+    } else if (leaf->file.n > 0) {
+        /* A DER file must be one certificate exactly: anything else is not
+         * what a peer presents, and hashing it would only "not match". */
+        p = leaf->file.der[0].data;
+        x = d2i_X509(NULL, &p, (long)leaf->file.der[0].len);
+        if (x != NULL && (size_t)(p - leaf->file.der[0].data) == leaf->file.der[0].len) {
+            leaf->der = leaf->file.der[0].data;
+            leaf->len = leaf->file.der[0].len;
         }
-        OPENSSL_free(data);
-        data = NULL;
-    }
-    if (leaf->der == NULL && n > 0 && (x = d2i_X509(NULL, &p, (long)n)) != NULL) {
         X509_free(x);
-        if ((size_t)(p - buf) == n) { /* the whole file, nothing after it */
-            leaf->der = buf;
-            leaf->len = n;
-            buf = NULL;
-        }
     }
-    BIO_free(bio);
-    OPENSSL_free(buf);
-    if (f != NULL)
-        fclose(f);
     ERR_clear_error();
     if (leaf->der == NULL || leaf->len == 0) {
         say_file_error("--chain", path, "no certificate read (PEM, or one DER certificate)");
@@ -348,7 +334,7 @@ int cli_cmd_posh(int argc, char **argv)
             print_text(&o, r, &leaf, &d);
         status = d.status;
     }
-    OPENSSL_free(leaf.der);
+    cli_chain_file_free(&leaf.file);
     free(r);
     ERR_clear_error();
     return status;
