@@ -449,8 +449,9 @@ check_crls(#{rows := Rows, missing := Missing}) ->
 %% the vhost needs its DNSSEC resolver, or every lookup is an error
 %% (refused under require, PKIX under opportunistic).
 check_dane(#{loaded := true, dane := off}) ->
-    r(dane, pass, <<"dane off: peers' TLSA records are not consulted (PKIX alone)">>,
-      <<"dane: opportunistic lets peers with DNSSEC-signed TLSA records use them (docs/dane.md)">>);
+    %% A pass carries no fix (only warn and fail do); the text says where to read.
+    r(dane, pass, <<"dane off: peers' TLSA records are not consulted, PKIX alone decides "
+                    "(dane: opportunistic uses them, docs/dane.md)">>, <<>>);
 check_dane(#{loaded := true, dane := Policy, dane_resolver := true}) ->
     r(dane, pass, [<<"dane ">>, atom_to_binary(Policy), <<", DNSSEC resolver ready">>], <<>>);
 check_dane(#{loaded := true, dane := Policy}) ->

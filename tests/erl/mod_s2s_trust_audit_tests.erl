@@ -285,6 +285,8 @@ dane_test_() ->
                                               Extra)} end,
     [?_assertEqual([], status_of(dane, G)),
      ?_assertEqual([pass], status_of(dane, M(#{dane => off}))),
+     %% only warn and fail carry a fix (the report's one-fix-per-problem rule)
+     ?_assertEqual(<<>>, maps:get(fix, one(dane, M(#{dane => off})))),
      ?_assertEqual([pass], status_of(dane, M(#{dane => opportunistic, dane_resolver => true}))),
      ?_assertEqual([warn], status_of(dane, M(#{dane => opportunistic, dane_resolver => false}))),
      ?_assertEqual([fail], status_of(dane, M(#{dane => require, dane_resolver => false}))),
