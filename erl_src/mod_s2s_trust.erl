@@ -84,6 +84,7 @@ start(Host, Opts) ->
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
     ok = mod_s2s_trust_dane:start(Host, Opts),  % DANE (docs/dane.md)
+    ok = mod_s2s_trust_posh:start(Host, Opts),  % POSH (docs/dane.md)
     _ = mod_s2s_trust_store:load(Host, Opts),
     mod_s2s_trust_compat:register_commands(?MODULE, mod_s2s_trust_commands:commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
@@ -102,6 +103,7 @@ stop(Host) ->
             mod_s2s_trust_learn:stop(),
             mod_s2s_trust_crl:stop(),
             mod_s2s_trust_violators:stop(),   % before the throttle: it logs
+            mod_s2s_trust_posh:stop(Host),
             mod_s2s_trust_throttle:stop();
         true ->
             ok
@@ -120,6 +122,7 @@ reload(Host, NewOpts, OldOpts) ->
                      "is until ejabberd restarts (docs/storage.md)", [Host]),
     _ = mod_s2s_trust_store:load(Host, NewOpts),
     ok = mod_s2s_trust_dane:start(Host, NewOpts),
+    ok = mod_s2s_trust_posh:flush(),   % documents fetched under the old options
     mod_s2s_trust_gate:new_policy(Host),
     {Checked, Closed} = mod_s2s_trust_recheck:run([Host]),
     ?LOG_NOTICE("mod_s2s_trust: reloaded on ~ts: ~b live s2s stream(s) judged, ~b closed",
@@ -160,16 +163,13 @@ mod_opt_type(max_violators) ->
     econf:pos_int();
 mod_opt_type(db_type) ->
     econf:db_type(?MODULE);
-mod_opt_type(dane) ->
-    econf:enum([off, opportunistic, require]);
-mod_opt_type(dnssec_config) ->
-    econf:either(econf:enum([default]), econf:file());
-mod_opt_type(dnssec_trust_anchor) ->
-    econf:either(econf:enum([default]), econf:file());
-mod_opt_type(dane_timeout) ->
-    econf:int(100, 60000);
 mod_opt_type(metrics_allow) ->
-    econf:list(econf:ip_mask()).
+    econf:list(econf:ip_mask());
+mod_opt_type(Opt) ->   % DANE's and POSH's options are their modules' own
+    case lists:keymember(Opt, 1, mod_s2s_trust_dane:mod_options()) of
+        true -> mod_s2s_trust_dane:mod_opt_type(Opt);
+        false -> mod_s2s_trust_posh:mod_opt_type(Opt)
+    end.
 
 %% db_type is mnesia unless set: not the global default_db, because an
 %% existing server on default_db sql with MySQL (which this module does
@@ -182,8 +182,8 @@ mod_options(_Host) ->
      {probe_interval, 300}, {max_learned, 64},
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
      {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000},
-     {dane, off}, {dnssec_config, default}, {dnssec_trust_anchor, default}, {dane_timeout, 5000},
-     {metrics_allow, [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}]}].
+     {metrics_allow, [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}]}]
+        ++ mod_s2s_trust_dane:mod_options() ++ mod_s2s_trust_posh:mod_options().
 
 mod_doc() ->
     #{desc =>
@@ -257,29 +257,12 @@ mod_doc() ->
                       "PostgreSQL through the vhost's SQL pool (sql_type: pgsql). One list "
                       "serves the node; the first vhost that starts the module chooses. "
                       "Default: mnesia (the global default_db does not apply)."}},
-           {dane,
-            #{value => "off | opportunistic | require",
-              desc => "DANE for s2s (RFC 7673, docs/dane.md): 'opportunistic' accepts a "
-                      "certificate matching the peer's DNSSEC-signed TLSA records even without "
-                      "a public CA and refuses one that matches none of them; 'require' also "
-                      "refuses a peer without such records. A bogus DNSSEC answer refuses. "
-                      "Default off."}},
-           {dnssec_config,
-            #{value => "default | Path",
-              desc => "A libunbound configuration file for the DNSSEC lookups; 'default' "
-                      "resolves from the root servers."}},
-           {dnssec_trust_anchor,
-            #{value => "default | Path",
-              desc => "DNSSEC trust anchor (DS or DNSKEY lines); 'default' is the system's "
-                      "root key, /usr/share/dns/root.key (package dns-root-data)."}},
-           {dane_timeout,
-            #{value => "Milliseconds",
-              desc => "How long a stream waits for its peer's TLSA lookup (default 5000)."}},
            {metrics_allow,
             #{value => "[IP/Mask]",
               desc => "Networks allowed to read the metrics page (request_handlers: "
                       "{\"/metrics\": mod_s2s_trust_metrics}, docs/metrics.md); the lists of "
-                      "all vhosts together. Default: 127.0.0.0/8 and ::1/128."}}],
+                      "all vhosts together. Default: 127.0.0.0/8 and ::1/128."}}]
+          ++ mod_s2s_trust_dane:mod_doc_opts() ++ mod_s2s_trust_posh:mod_doc_opts(),
       example =>
           ["modules:",
            "  mod_s2s_dialback: {}",
@@ -436,8 +419,9 @@ ejabberd_refused(Dir, Host, RServer, State) ->
     record_quietly(RServer,
                    fun() ->
                            Chain = peer_chain(State),
-                           case mod_s2s_trust_dane:judge(Host, RServer, Chain,
-                                                         judge(Host, RServer, Chain)) of
+                           Judged = mod_s2s_trust_dane:judge(Host, RServer, Chain,
+                                                             judge(Host, RServer, Chain)),
+                           case mod_s2s_trust_posh:judge(Host, RServer, Chain, Judged) of
                                {ok, _} ->
                                    ?LOG_INFO("mod_s2s_trust: ejabberd refused SASL EXTERNAL of ~ts, "
                                              "whose certificate our verifier accepts",
@@ -526,7 +510,8 @@ check_stream(Dir, Host, RServer, State) ->
     Chain = peer_chain(State),
     Pkix = mod_s2s_trust_crl:check_chain(   % notes CRL points; crl_missing
              Host, Chain, complete_chain(Host, RServer, Chain, judge(Host, RServer, Chain))),
-    {Verdict, Details} = mod_s2s_trust_dane:judge(Host, RServer, Chain, Pkix),
+    {Verdict, Details} = mod_s2s_trust_posh:judge(Host, RServer, Chain,
+                                                  mod_s2s_trust_dane:judge(Host, RServer, Chain, Pkix)),
     Opts = #{mode => mode(Host),
              exempt => gen_mod:get_module_opt(Host, ?MODULE, exempt)},
     case decide(Verdict, RServer, Opts) of

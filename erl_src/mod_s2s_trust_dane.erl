@@ -22,6 +22,8 @@
 -module(mod_s2s_trust_dane).
 
 -export([start/2, stop/1, judge/4, has_resolver/1]).
+%% mod_s2s_trust's options of DANE (its mod_opt_type/1, mod_options/1, mod_doc/0 ask here)
+-export([mod_opt_type/1, mod_options/0, mod_doc_opts/0]).
 %% pure, for EUnit
 -export([decide/4]).
 
@@ -32,6 +34,38 @@
 
 -type policy() :: off | opportunistic | require.
 -type judged() :: {ok | {error, atom()}, map()}.
+
+mod_opt_type(dane) ->
+    econf:enum([off, opportunistic, require]);
+mod_opt_type(dnssec_config) ->
+    econf:either(econf:enum([default]), econf:file());
+mod_opt_type(dnssec_trust_anchor) ->
+    econf:either(econf:enum([default]), econf:file());
+mod_opt_type(dane_timeout) ->
+    econf:int(100, 60000).
+
+mod_options() ->
+    [{dane, off}, {dnssec_config, default}, {dnssec_trust_anchor, default}, {dane_timeout, 5000}].
+
+mod_doc_opts() ->
+    [{dane,
+            #{value => "off | opportunistic | require",
+              desc => "DANE for s2s (RFC 7673, docs/dane.md): 'opportunistic' accepts a "
+                      "certificate matching the peer's DNSSEC-signed TLSA records even without "
+                      "a public CA and refuses one that matches none of them; 'require' also "
+                      "refuses a peer without such records. A bogus DNSSEC answer refuses. "
+                      "Default off."}},
+           {dnssec_config,
+            #{value => "default | Path",
+              desc => "A libunbound configuration file for the DNSSEC lookups; 'default' "
+                      "resolves from the root servers."}},
+           {dnssec_trust_anchor,
+            #{value => "default | Path",
+              desc => "DNSSEC trust anchor (DS or DNSKEY lines); 'default' is the system's "
+                      "root key, /usr/share/dns/root.key (package dns-root-data)."}},
+           {dane_timeout,
+            #{value => "Milliseconds",
+              desc => "How long a stream waits for its peer's TLSA lookup (default 5000)."}}].
 
 %% A vhost's resolver: one per (dnssec_config, dnssec_trust_anchor) pair,
 %% shared by the vhosts that name the same files. A resolver that cannot

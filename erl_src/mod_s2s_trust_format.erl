@@ -71,7 +71,7 @@ explain_text(#{domain := D, direction := Dir, verdict := V, outcome := O, at := 
              [<<"verdict:    ">>, atom_to_binary(V), <<" (">>, atom_to_binary(O),
               <<", ">>, atom_to_binary(Dir), <<"bound, ">>, iso8601(At), <<")">>]
              | [[pad(K), text_escape(to_text(Val))]
-                || K <- [detail, authority, dane, dane_target, subject, issuer, not_before,
+                || K <- [detail, authority, dane, dane_target, posh, subject, issuer, not_before,
                          not_after, openssl_text, matched_by],
                    Val <- [maps:get(K, Det, undefined)], Val =/= undefined]]
         ++ [[<<"name:       ">>, atom_to_binary(T), <<" ">>, text_escape(N)]

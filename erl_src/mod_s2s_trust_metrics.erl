@@ -16,7 +16,7 @@
 %%% violators list, not a dimension of a time series).
 -module(mod_s2s_trust_metrics).
 
--export([init/0, verdict/3, checked/1, crl_fetched/1, dane_lookup/1]).
+-export([init/0, verdict/3, checked/1, crl_fetched/1, dane_lookup/1, posh_fetch/1]).
 -export([render/0, command/0, process/2, allowed/2]).
 %% for tests
 -export([reasons/0, buckets/0, snapshot/0]).
@@ -31,10 +31,16 @@
 -define(OUTCOMES, [accepted, refused, audited, exempted]).
 %% Verdicts the module itself gives, besides the engine's (s2s_trust:reasons/0).
 -define(MODULE_REASONS, [no_trust_store, no_tls, not_authenticated, internal_error,
-                         dane_mismatch, dnssec_bogus, dane_required, dane_unavailable]).
+                         dane_mismatch, dnssec_bogus, dane_required, dane_unavailable,
+                         posh_mismatch]).
 %% Results of the DANE lookups (mod_s2s_trust_dane): the DNSSEC status of
 %% the answer, or why there was none.
 -define(DANE_RESULTS, [secure, insecure, bogus, error, timeout, busy, no_resolver]).
+%% Results of the POSH fetches (mod_s2s_trust_posh; cache hits are not
+%% fetches): ok, or s2s_trust_posh_result_error's name; another is other.
+-define(POSH_RESULTS, [ok, connect_failed, tls_failed, cert_untrusted, timeout, redirect, http_status,
+                       too_large, failed, internal, bad_url, malformed, no_fingerprints_or_url,
+                       bad_expires, too_many_hops, other]).
 %% CRL fetch results (mod_s2s_trust_crl_index:record/3).
 -define(CRL_RESULTS, [updated, unchanged, failed]).
 %% Upper bounds of the check-time histogram, in microseconds: a verdict
@@ -60,7 +66,8 @@ init() ->
         ++ [{check_bucket, B} || B <- ?BUCKETS_US ++ [inf]]
         ++ [check_sum_us]
         ++ [{crl_fetch, R} || R <- ?CRL_RESULTS]
-        ++ [{dane_lookup, R} || R <- ?DANE_RESULTS],
+        ++ [{dane_lookup, R} || R <- ?DANE_RESULTS]
+        ++ [{posh_fetch, R} || R <- ?POSH_RESULTS],
     Index = maps:from_list(lists:zip(Keys, lists:seq(1, length(Keys)))),
     case persistent_term:get(?KEY, undefined) of
         {_, Index, _} ->
@@ -100,6 +107,16 @@ crl_fetched(Result) ->
 -spec dane_lookup(atom()) -> ok.
 dane_lookup(Result) ->
     bump(fun(Index) -> [{maps:get({dane_lookup, Result}, Index), 1}] end).
+
+%% One POSH document fetch (mod_s2s_trust_posh) and its result.
+-spec posh_fetch(atom()) -> ok.
+posh_fetch(Result) ->
+    bump(fun(Index) ->
+                 case maps:find({posh_fetch, Result}, Index) of
+                     {ok, I} -> [{I, 1}];
+                     error -> [{maps:get({posh_fetch, other}, Index), 1}]
+                 end
+         end).
 
 %% Never raises, whatever it is given (an outcome this code does not know,
 %% an array of an older version): the hooks count through here.
@@ -173,6 +190,9 @@ render() ->
        family(<<"dane_lookups_total">>, counter,
               <<"DNSSEC lookups of peers' TLSA records (dane on), by result">>,
               [{[{result, R}], maps:get({dane_lookup, R}, C, 0)} || R <- ?DANE_RESULTS]),
+       family(<<"posh_fetches_total">>, counter,
+              <<"Fetches of peers' POSH documents (posh on; cache hits are not counted), by result">>,
+              [{[{result, R}], maps:get({posh_fetch, R}, C, 0)} || R <- ?POSH_RESULTS]),
        storage_families(),
        family(<<"start_time_seconds">>, gauge,
               <<"When these counters started (Unix time)">>, [{[], maps:get(since, C)}])]).

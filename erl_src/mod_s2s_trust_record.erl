@@ -57,7 +57,7 @@ held_text(N) -> io_lib:format("; ~b more since the last report, not logged", [N]
 %% bounded (a hostile certificate can carry thousands of names).
 record_details(Details) ->
     Keep = [detail, subject, issuer, not_before, not_after, openssl_code, openssl_text,
-            depth, matched_by, domain, source, completion, authority, dane, dane_target],
+            depth, matched_by, domain, source, completion, authority, dane, dane_target, posh],
     Base = maps:with(Keep, Details),
     Names = lists:sublist(maps:get(names, Details, []), 32),
     Chain = lists:sublist(maps:get(chain, Details, []), 8),

@@ -362,7 +362,7 @@ detail(Domain, {ok, V}, Row) ->
               {<<"direction">>, <<(to_bin(maps:get(direction, V, undefined)))/binary, "bound">>},
               {<<"at">>, mod_s2s_trust_format:iso8601(maps:get(at, V, undefined))}]
         ++ [{atom_to_binary(K), to_bin(Val)}
-            || K <- [detail, authority, dane, dane_target, subject, issuer, not_before, not_after,
+            || K <- [detail, authority, dane, dane_target, posh, subject, issuer, not_before, not_after,
                      openssl_text, matched_by, completion, source],
                Val <- [maps:get(K, Det, undefined)], Val =/= undefined]
         ++ case Row of

@@ -13,11 +13,11 @@
 
 -export([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
          check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-         dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5]).
+         dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2]).
 
 -nifs([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
        check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-       dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5]).
+       dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2]).
 
 -on_load(init/0).
 
@@ -72,6 +72,13 @@ dane_lookup_nif(_Resolver, _Domain, _Port, _DeadlineMs, _Ref) -> erlang:nif_erro
 -spec dane_verify_nif(reference(), binary(), binary() | undefined, [binary()],
                       [{byte(), byte(), byte(), binary()}]) -> {atom(), atom(), map()}.
 dane_verify_nif(_Store, _Domain, _Target, _Chain, _Records) -> erlang:nif_error(not_loaded).
+
+-spec posh_fetch_nif(binary(), #{cafile := default | binary(), resolve := [binary()],
+                                 port := 0..65535, timeout := 1..60000}) ->
+          {ok, #{fingerprints := [{sha256 | sha512, binary()}], expires := pos_integer(),
+                 hop := binary() | undefined}}
+          | {error, atom(), binary()}.
+posh_fetch_nif(_Domain, _Opts) -> erlang:nif_error(not_loaded).
 
 -spec info_nif(reference()) -> map().
 info_nif(_Store) -> erlang:nif_error(not_loaded).

@@ -64,6 +64,9 @@ static ErlNifFunc nif_funcs[] = {
     {"dnssec_open_nif", 4, s2s_trust_dnssec_open_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"dane_lookup_nif", 5, s2s_trust_dane_lookup_nif, 0},
     {"dane_verify_nif", 5, s2s_trust_dane_verify_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
+    /* POSH (s2s_trust_posh_nif.c): blocks on HTTPS for up to its deadline
+     * (at most 60 s). */
+    {"posh_fetch_nif", 2, s2s_trust_posh_fetch_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
 };
 
 /* Returning __LINE__ tells which step failed (OTP style); nothing is printed. */
