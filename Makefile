@@ -219,10 +219,15 @@ test-dane: all pki
 
 # POSH (RFC 7711) in the engine and the CLI, against nginx on loopback
 # (tests/posh/weblab.sh: 127.0.0.120:8443, a web CA of the test's own);
-# flocked. The module's use of POSH is not built yet (issue 16).
-.PHONY: test-posh
+# flocked; then the module with posh on in a real ejabberd against Prosody
+# peers (test-posh-module: 127.0.0.126-129, LAB_DIST_BASE 27650).
+.PHONY: test-posh test-posh-module
 test-posh: all pki
 	S2S_TRUST_BIN=$(TOP)/priv/bin/s2s-trust LAB_DIR=/tmp/s2s-lab-posh-cli flock /tmp/s2s-lab.lock bash tests/posh/test_posh_cli.sh
+	$(MAKE) test-posh-module
+
+test-posh-module: all pki
+	LAB_DIR=/tmp/s2s-lab-posh-module LAB_DIST_BASE=27650 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/posh/test_posh_module.sh
 
 # Every suite of this release, in this order; `make test-here` runs them all
 # even when one fails and ends with a table (tests/stacks/suites.sh).
