@@ -84,7 +84,6 @@ start(Host, Opts) ->
     ok = mod_s2s_trust_learn:write_pem(),
     ok = mod_s2s_trust_crl:start(Host, Opts),   % CRL refresh (docs/crl.md)
     ok = mod_s2s_trust_dane:start(Host, Opts),  % DANE (docs/dane.md)
-    ok = mod_s2s_trust_posh:start(Host, Opts),  % POSH (docs/dane.md)
     _ = mod_s2s_trust_store:load(Host, Opts),
     mod_s2s_trust_compat:register_commands(?MODULE, mod_s2s_trust_commands:commands()),
     ok = mod_s2s_trust_webadmin:start(Host),   % web admin page + counters
@@ -103,7 +102,6 @@ stop(Host) ->
             mod_s2s_trust_learn:stop(),
             mod_s2s_trust_crl:stop(),
             mod_s2s_trust_violators:stop(),   % before the throttle: it logs
-            mod_s2s_trust_posh:stop(Host),
             mod_s2s_trust_throttle:stop();
         true ->
             ok

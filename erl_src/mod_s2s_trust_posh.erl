@@ -29,7 +29,7 @@
 %%% of its streams. Two streams of one peer arriving together may both fetch.
 -module(mod_s2s_trust_posh).
 
--export([start/2, stop/1, judge/4, flush/0]).
+-export([judge/4, flush/0]).
 %% mod_s2s_trust's options of POSH (its mod_opt_type/1, mod_options/1, mod_doc/0 ask here)
 -export([mod_opt_type/1, mod_options/0, mod_doc_opts/0]).
 %% pure, for EUnit
@@ -94,35 +94,9 @@ mod_doc_opts() ->
 %%% The cache, the judgement
 %%%===================================================================
 
-%% The cache's table, owned by a small registered process that only waits
-%% (as mod_s2s_trust_throttle's); made on the first start of any vhost.
--spec start(binary(), gen_mod:opts()) -> ok.
-start(_Host, _Opts) ->
-    case whereis(?TAB) of
-        undefined ->
-            Parent = self(),
-            Pid = spawn(fun() ->
-                                ets:new(?TAB, [named_table, public, set, {read_concurrency, true}]),
-                                Parent ! {?TAB, ready},
-                                receive stop -> ok end
-                        end),
-            try register(?TAB, Pid) of
-                true -> receive {?TAB, ready} -> ok after 5000 -> ok end
-            catch error:badarg ->
-                    exit(Pid, kill),
-                    ok
-            end;
-        _ ->
-            ok
-    end.
-
-%% Called when the last vhost stops the module.
--spec stop(binary()) -> ok.
-stop(_Host) ->
-    case whereis(?TAB) of
-        undefined -> ok;
-        Pid -> Pid ! stop, ok
-    end.
+%% The cache's table is owned by mod_s2s_trust_throttle's process, with
+%% the module's other ETS tables; without it (module stopping) nothing is
+%% cached and every judgement fetches.
 
 %% Forget every cached document (s2s_trust_reload, tests).
 -spec flush() -> ok.

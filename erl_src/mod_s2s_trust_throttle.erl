@@ -14,8 +14,10 @@
 %% Far more keys than real federations; past it, forget and start over.
 -define(MAX_KEYS, 100000).
 
-%% The table needs an owner that outlives any one s2s process or module
-%% start call: a small registered process that only waits.
+%% The module's ETS tables need an owner that outlives any one s2s process
+%% or module start call: one small registered process that only waits,
+%% started by every vhost's start (the first one wins) and stopped with
+%% the last vhost.
 -spec start() -> ok.
 start() ->
     case whereis(?TAB) of
@@ -28,6 +30,9 @@ start() ->
                                 %% mod_s2s_trust_violators): same owner.
                                 ets:new(mod_s2s_trust_recency,
                                         [named_table, public, set, {write_concurrency, true}]),
+                                %% The POSH document cache (mod_s2s_trust_posh).
+                                ets:new(mod_s2s_trust_posh_cache,
+                                        [named_table, public, set, {read_concurrency, true}]),
                                 Parent ! {?TAB, ready},
                                 receive stop -> ok end
                         end),

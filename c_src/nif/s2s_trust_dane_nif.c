@@ -75,19 +75,12 @@ int s2s_trust_dane_nif_init(ErlNifEnv *env)
 /* A path argument: `default` gives NULL, a binary a NUL-terminated copy in buf. */
 static int get_path(ErlNifEnv *env, ERL_NIF_TERM term, char *buf, size_t size, const char **out)
 {
-    ErlNifBinary bin;
-
     if (enif_is_identical(term, ATOM_(default))) {
         *out = NULL;
         return 1;
     }
-    if (!enif_inspect_binary(env, term, &bin) || bin.size == 0 || bin.size >= size ||
-        memchr(bin.data, 0, bin.size) != NULL)
-        return 0;
-    memcpy(buf, bin.data, bin.size);
-    buf[bin.size] = '\0';
     *out = buf;
-    return 1;
+    return s2s_trust_nif_get_cstr(env, term, buf, size, 0);
 }
 
 ERL_NIF_TERM s2s_trust_dnssec_open_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])

@@ -116,3 +116,16 @@ int s2s_trust_nif_get_chain(ErlNifEnv *env, ERL_NIF_TERM list, s2s_trust_nif_cha
     }
     return 0;
 }
+
+int s2s_trust_nif_get_cstr(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t max,
+                           int allow_empty)
+{
+    ErlNifBinary bin;
+
+    if (!enif_inspect_binary(env, term, &bin) || bin.size >= max ||
+        (bin.size == 0 && !allow_empty) || memchr(bin.data, '\0', bin.size) != NULL)
+        return 0;
+    memcpy(out, bin.data, bin.size);
+    out[bin.size] = '\0';
+    return 1;
+}

@@ -53,6 +53,14 @@ ERL_NIF_TERM s2s_trust_make_bool(bool b);
 ERL_NIF_TERM s2s_trust_make_map(ErlNifEnv *env, ERL_NIF_TERM *keys,
                                 ERL_NIF_TERM *values, size_t n);
 
+/* ---- strings ------------------------------------------------------------ */
+
+/* A copy of a binary argument as a C string in out (max bytes with the
+ * NUL): no NUL inside, at least one byte unless allow_empty. 1, or 0 when
+ * the term is not such a binary. */
+int s2s_trust_nif_get_cstr(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t max,
+                           int allow_empty);
+
 /* ---- a presented chain: [Der] ---------------------------------------------- */
 
 /*

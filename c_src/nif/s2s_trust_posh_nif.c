@@ -36,18 +36,6 @@ typedef struct {
     s2s_trust_posh_fetch_opts_t fetch;
 } posh_nif_opts_t;
 
-static int get_cstr(ErlNifEnv *env, ERL_NIF_TERM term, char *buf, size_t size)
-{
-    ErlNifBinary bin;
-
-    if (!enif_inspect_binary(env, term, &bin) || bin.size == 0 || bin.size >= size ||
-        memchr(bin.data, 0, bin.size) != NULL)
-        return 0;
-    memcpy(buf, bin.data, bin.size);
-    buf[bin.size] = '\0';
-    return 1;
-}
-
 /* 0, or a text saying what is wrong with Opts. */
 static const char *get_opts(ErlNifEnv *env, ERL_NIF_TERM map, posh_nif_opts_t *o)
 {
@@ -60,7 +48,7 @@ static const char *get_opts(ErlNifEnv *env, ERL_NIF_TERM map, posh_nif_opts_t *o
     if (!enif_get_map_value(env, map, enif_make_atom(env, "cafile"), &v))
         return "cafile missing";
     if (!enif_is_identical(v, ATOM_(default))) {
-        if (!get_cstr(env, v, o->cafile, sizeof o->cafile))
+        if (!s2s_trust_nif_get_cstr(env, v, o->cafile, sizeof o->cafile, 0))
             return "cafile: expected default or a file name";
         o->fetch.cafile = o->cafile;
     }
@@ -70,7 +58,7 @@ static const char *get_opts(ErlNifEnv *env, ERL_NIF_TERM map, posh_nif_opts_t *o
     while (enif_get_list_cell(env, tail, &head, &tail)) {
         if (o->fetch.n_resolve == S2S_TRUST_HTTP_MAX_RESOLVE)
             return "resolve: at most 8 entries";
-        if (!get_cstr(env, head, o->resolve[o->fetch.n_resolve], RESOLVE_MAX_LEN))
+        if (!s2s_trust_nif_get_cstr(env, head, o->resolve[o->fetch.n_resolve], RESOLVE_MAX_LEN, 0))
             return "resolve: expected binaries HOST:PORT:ADDR";
         o->fetch.resolve[o->fetch.n_resolve] = o->resolve[o->fetch.n_resolve];
         o->fetch.n_resolve++;

@@ -15,19 +15,6 @@
 #include "nif/s2s_trust_nif_util.h"
 #include "net/s2s_trust_probe.h"
 
-/* A copy of a binary argument as a C string: no NUL inside, 1..max bytes. */
-static int get_cstr(ErlNifEnv *env, ERL_NIF_TERM term, char *out, size_t max, int allow_empty)
-{
-    ErlNifBinary bin;
-
-    if (!enif_inspect_binary(env, term, &bin) || bin.size >= max ||
-        (bin.size == 0 && !allow_empty) || memchr(bin.data, '\0', bin.size) != NULL)
-        return 0;
-    memcpy(out, bin.data, bin.size);
-    out[bin.size] = '\0';
-    return 1;
-}
-
 static ERL_NIF_TERM probe_info(ErlNifEnv *env, const s2s_trust_probe_result_t *r)
 {
     ERL_NIF_TERM k[8], v[8];
@@ -53,11 +40,11 @@ ERL_NIF_TERM s2s_trust_probe_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     ERL_NIF_TERM chain, info, ret;
 
     (void)argc;
-    if (!get_cstr(env, argv[0], domain, sizeof domain, 0))
+    if (!s2s_trust_nif_get_cstr(env, argv[0], domain, sizeof domain, 0))
         return EXCP_BADARG_N(env, 0, "expected a domain binary of 1..255 bytes without NUL");
-    if (!get_cstr(env, argv[1], from, sizeof from, 1))
+    if (!s2s_trust_nif_get_cstr(env, argv[1], from, sizeof from, 1))
         return EXCP_BADARG_N(env, 1, "expected our domain as a binary of 0..255 bytes without NUL");
-    if (!get_cstr(env, argv[2], address, sizeof address, 0))
+    if (!s2s_trust_nif_get_cstr(env, argv[2], address, sizeof address, 0))
         return EXCP_BADARG_N(env, 2, "expected a numeric address binary");
     if (!enif_get_uint(env, argv[3], &port) || port == 0 || port > 65535)
         return EXCP_BADARG_N(env, 3, "expected a port 1..65535");
