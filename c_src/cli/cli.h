@@ -3,7 +3,8 @@
  * usage text, printing an error, loading the trust store, and one entry
  * point per command. cli.c implements the shared part; main.c dispatches
  * to the commands only through this header; each command is its own file
- * (check.c, config_check.c, dane.c, probe.c, selftest.c) and calls no other's.
+ * (check.c, config_check.c, dane.c, probe.c, selftest.c,
+ * survey.c) and calls no other's.
  */
 #ifndef S2S_TRUST_CLI_H
 #define S2S_TRUST_CLI_H
@@ -43,5 +44,6 @@ int cli_cmd_dane(int argc, char **argv);         /* dane.c */
 int cli_cmd_posh(int argc, char **argv);         /* posh.c */
 int cli_cmd_probe(int argc, char **argv);        /* probe.c */
 int cli_cmd_selftest(int argc, char **argv);     /* selftest.c */
+int cli_cmd_survey(int argc, char **argv);       /* survey.c (survey.h) */
 
 #endif

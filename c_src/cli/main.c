@@ -9,6 +9,7 @@
  *   s2s-trust posh DOMAIN [--chain PEM] [--cafile FILE] [--resolve HOST:PORT:ADDR] ...
  *   s2s-trust probe DOMAIN [--connect HOST:PORT] [--direct-tls] [--from D] ...
  *   s2s-trust selftest TARGET [--connect HOST:PORT] [--from D] [--dialback A:P] ...
+ *   s2s-trust survey [DOMAIN...] [--file FILE] [--json|--markdown] [--jobs N] ...
  *
  * Exit status (cli.h): 0 every chain trusted (or the config is good), 1 at
  * least one refused, 2 usage, configuration or I/O error, 3 (probe) no chain
@@ -28,6 +29,7 @@ static const struct {
     { "posh", cli_cmd_posh },
     { "probe", cli_cmd_probe },
     { "selftest", cli_cmd_selftest },
+    { "survey", cli_cmd_survey },
 };
 
 int main(int argc, char **argv)
