@@ -19,7 +19,8 @@ RELEASES := bookworm trixie sid
 # Targets that start servers in mount namespaces as the ejabberd and prosody
 # users, or build Debian roots: they need root.
 NEEDS_ROOT := demo bench-streams bench-domains test test-here test-stacks test-fresh test-stacks-errors test-e2e test-e2e-% test-probe \
-              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql test-deb test-dane test-posh
+              test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql test-deb test-dane test-posh \
+              test-survey
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
 
 ifneq ($(and $(STACK),$(filter-out $(HOST_RELEASE),$(STACK))),)
@@ -182,6 +183,15 @@ test-webadmin: all pki
 test-selftest: all pki
 	LAB_DIR=/tmp/s2s-lab-selftest LAB_DIST_BASE=27500 LAB_PKI_FROM=$(PKI) flock /tmp/s2s-lab.lock bash tests/selftest/test_selftest.sh
 
+# s2s-trust survey (docs/survey.md) against a lab of servers of known
+# posture (the module, stock ejabberd, hardened ejabberd, Prosody with
+# s2s_secure_auth true and false, an expired and an incomplete chain, one
+# down, one hanging) on 127.0.0.130-141; own LAB_DIR and distribution
+# ports, flocked.
+.PHONY: test-survey
+test-survey: all pki
+	LAB_DIR=/tmp/s2s-lab-survey LAB_DIST_BASE=27700 LAB_PKI_FROM=$(PKI) S2S_TRUST_BIN=$(TOP)/priv/bin/s2s-trust flock /tmp/s2s-lab.lock bash tests/survey/test_survey.sh
+
 # mod_s2s_trust's metrics (docs/metrics.md): ejabberd with the module and two
 # peers, the page scraped by a real Prometheus and checked by promtool, on
 # 127.0.0.2-5 and .10; own LAB_DIR and distribution ports, flocked.
@@ -233,7 +243,7 @@ test-posh-module: all pki
 # even when one fails and ends with a table (tests/stacks/suites.sh).
 SUITES := test-layout test-stacks-errors test-pki test-c test-c-asan test-c-valgrind test-cli test-erl test-erl-asan test-fuzz \
           demo $(E2E_SUITES:%=test-e2e-%) test-probe test-crl test-webadmin test-selftest test-metrics test-ipv6 test-sql test-e2e-module-sql \
-          test-dane test-posh
+          test-dane test-posh test-survey
 .PHONY: test-here test-stacks test-fresh test-stacks-errors test-layout
 # The house rules (docs/design.md): layers, no include circle, file sizes.
 test-layout:

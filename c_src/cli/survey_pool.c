@@ -48,6 +48,10 @@ static void *worker(void *arg)
         pthread_mutex_lock(&p->lock);
         while (p->next < w->n && w->done[p->next])
             p->next++;
+        /* Past the total deadline nothing new starts, whatever the main
+         * thread's next look at the clock says. */
+        if (w->total_deadline != 0 && survey_now_ms() >= w->total_deadline)
+            p->stop = 1;
         if (p->stop || p->next >= w->n || o == NULL || r == NULL) {
             pthread_mutex_unlock(&p->lock);
             break;

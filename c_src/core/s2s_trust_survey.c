@@ -199,17 +199,25 @@ static void selftest_evidence(const s2s_trust_sv_obs_t *o, s2s_trust_sv_result_t
         ev(r, "self-test: dialback not tested (no --dialback listener)");
 }
 
+/* "accepts untrusted peers via dialback: self_signed, expired" (grouped by
+ * the way in, EXTERNAL first). */
 static void accepted_reason(const s2s_trust_sv_result_t *r, char *out, size_t cap)
 {
-    const char *sep = "";
+    static const char *const ways[2] = { "SASL EXTERNAL", "dialback" };
+    const char *group_sep = "";
 
-    snprintf(out, cap, "accepts untrusted peers: ");
-    for (int c = 0; c < S2S_TRUST_SV_CASES; c++) {
-        unsigned ext = r->accepted >> (2 * c) & 1u, db = r->accepted >> (2 * c + 1) & 1u;
-        if (!ext && !db)
-            continue;
-        cat(out, cap, "%s%s via %s", sep, case_names[c], ext && db ? "SASL EXTERNAL and dialback" : ext ? "SASL EXTERNAL" : "dialback");
-        sep = ", ";
+    snprintf(out, cap, "accepts untrusted peers ");
+    for (int via = 0; via < 2; via++) {
+        const char *sep = "";
+        for (int c = 0; c < S2S_TRUST_SV_CASES; c++) {
+            if (!(r->accepted >> (2 * c + via) & 1u))
+                continue;
+            if (*sep == '\0')
+                cat(out, cap, "%svia %s: ", group_sep, ways[via]);
+            cat(out, cap, "%s%s", sep, case_names[c]);
+            sep = ", ";
+            group_sep = "; ";
+        }
     }
 }
 

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# tests/survey/test_survey.sh - `s2s-trust survey` against a lab of servers
+# of known posture on loopback. Run as root (the lab needs it):
+#
+#   flock /tmp/s2s-lab.lock bash tests/survey/test_survey.sh   (make test-survey)
+#
+# Own addresses and distribution ports (LAB_DIST_BASE 27700), so it cannot
+# collide with the other lab suites:
+#   ke.test   127.0.0.130  ejabberd + mod_s2s_trust (enforce)       keeps
+#   kd.test   127.0.0.131  stock ejabberd, dialback loaded           accepts untrusted (dialback)
+#   kh.test   127.0.0.132  ejabberd hardened (STARTTLS required,
+#                          no dialback)                              keeps
+#   kp.test   127.0.0.133  Prosody, s2s_secure_auth = true           keeps
+#   kq.test   127.0.0.134  Prosody, s2s_secure_auth = false          accepts untrusted (dialback)
+#   kx.test   127.0.0.135  Prosody (secure_auth true), its own
+#                          certificate expired                      own certificate fails
+#   ki.test   127.0.0.136  Prosody (secure_auth true), sends its
+#                          leaf without the intermediate            own certificate fails
+#   kn.test   127.0.0.137  nothing listens                           unreachable
+#   kt.test   127.0.0.138  accepts TCP, never answers (listener.py)  unreachable
+#   kc.test   127.0.0.139  accepts and closes, counting (listener.py) unreachable
+#   svf.test  127.0.0.140  the survey's own dialback listener: the name its
+#                          untrusted peers use (in every server's hosts file)
+#   m001..m100.test  127.0.0.141  one Prosody hosting 100 domains (the
+#                          100-domain run: 8 jobs, a printed deadline budget)
+# The survey runs in a mount namespace with the lab's hosts file and a
+# resolv.conf whose nameserver answers nothing (127.0.0.1:53), so it finds
+# every server the way it would on the Internet, minus SRV: the fallback to
+# DOMAIN:5269 (RFC 6120 3.2).
+# LAB_DIR defaults to /tmp/s2s-lab-survey.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+: "${LAB_DIR:=/tmp/s2s-lab-survey}"
+: "${LAB_DIST_BASE:=27700}"
+export LAB_DIR LAB_DIST_BASE
+# shellcheck source=../e2e/lab.sh
+source "$REPO/tests/e2e/lab.sh"
+# shellcheck source=../e2e/testing.sh
+source "$REPO/tests/e2e/testing.sh"
+
+BIN=${S2S_TRUST_BIN:-$REPO/priv/bin/s2s-trust}
+E2E_LOGS=(ke kd kh kp kq kx ki)
+declare -A IP=([ke]=127.0.0.130 [kd]=127.0.0.131 [kh]=127.0.0.132 [kp]=127.0.0.133 [kq]=127.0.0.134
+               [kx]=127.0.0.135 [ki]=127.0.0.136 [kn]=127.0.0.137 [kt]=127.0.0.138 [kc]=127.0.0.139
+               [svf]=127.0.0.140 [km]=127.0.0.141)
+HELPER_PIDS=()
+SAVE=${S2S_SURVEY_SAVE:-}
+
+cleanup() {
+    local p
+    for p in "${HELPER_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${HELPER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    lab_teardown
+}
+
+# in_ns CMD...: with the lab's hosts file and a resolv.conf that answers nothing.
+# Always called in a subshell ($(...) or ( ) &), which it replaces: a
+# background survey's $! is then the survey itself, for the Ctrl-C test.
+in_ns() {
+    # shellcheck disable=SC2016
+    exec unshare --mount --propagation private -- /bin/sh -c '
+        mount --bind "$1" /etc/hosts || exit 97
+        mount --bind "$2" /etc/resolv.conf || exit 97
+        shift 2; exec "$@"' sh "$LAB_DIR/net/hosts" "$LAB_DIR/net/resolv.conf" "$@"
+}
+
+OUT=
+# survey NAME ARGS...: the survey in the lab's namespace; stdout in $OUT,
+# stderr in $ERR, status in $RC, wall time in $WALL_MS.
+survey() {
+    local name=$1 t0
+    shift
+    t0=$(_lab_ms)
+    OUT=$(in_ns "$BIN" survey --no-dane --no-posh --config "$TRUST/trust.conf" "$@" 2>"$LAB_DIR/err")
+    RC=$?
+    ERR=$(cat "$LAB_DIR/err")
+    WALL_MS=$(($(_lab_ms) - t0))
+    if grep -Eq 'Sanitizer|runtime error:' <<<"$ERR"; then e2e_fail "$name: sanitizer report"; fi
+    if [ -n "$SAVE" ]; then
+        mkdir -p "$SAVE"
+        { echo "\$ s2s-trust survey $*"; echo "$OUT"; echo "(exit $RC, ${WALL_MS} ms)"; } >"$SAVE/$name.txt"
+    fi
+}
+say() { printf '%s\n' "$OUT" "$ERR" | sed 's/^/     | /'; }
+# json EXPR: a Python expression over the parsed JSON `j` of $OUT, printed.
+json() { python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); R={r["domain"]: r for r in j["results"]}; print(eval(sys.argv[1]))' "$1" <<<"$OUT"; }
+expect_json() { # NAME WANT_RC PY_CONDITION
+    local name=$1 want=$2 cond=$3 got
+    got=$(json "$cond" 2>&1)
+    if [ "$RC" = "$want" ] && [ "$got" = True ]; then e2e_ok "$name"; else
+        e2e_fail "$name (exit $RC, want $want; $cond -> $got)"
+        say
+    fi
+}
+
+# listener MODE NAME: listener.py on NAME's address, port 5269.
+listener() {
+    rm -f "$LAB_DIR/$2.ready" "$LAB_DIR/$2.log"
+    python3 "$HERE/listener.py" "${IP[$2]}" 5269 "$1" "$LAB_DIR/$2.log" "$LAB_DIR/$2.ready" \
+        >"$LAB_DIR/$2.out" 2>&1 &
+    HELPER_PIDS+=($!)
+    _lab_poll 10 0.05 test -s "$LAB_DIR/$2.ready"
+}
+accepted() { [ -r "$LAB_DIR/$1.log" ] && wc -l <"$LAB_DIR/$1.log" || echo 0; }
+
+# ---- setup ----------------------------------------------------------------------
+
+T0=$(_lab_ms)
+if ! lab_init; then echo "FAIL lab_init"; echo "0 passed, 1 failed"; exit 1; fi
+trap cleanup EXIT
+
+MDOMS=$(for i in $(seq -w 1 100); do printf 'm%03d.test ' "$((10#$i))"; done)
+setup() {
+    local n d m_dns='' m_cfg=''
+    for n in ke kd kh kp kq; do lab_issue_leaf "$n" "$n.test" || return 1; done
+    lab_issue_leaf kx kx.test expired || return 1
+    lab_issue_leaf ki ki.test nochain || return 1
+    for d in $MDOMS; do m_dns+=${m_dns:+,}$d; done
+    lab_issue_leaf km km.test dns="km.test,$m_dns" || return 1
+    # The names without a server of the lab's own, and the survey's peers'
+    # name (before Prosody starts: it reads the hosts file once).
+    for n in kn kt kc svf; do lab_add_host "$n.test" "${IP[$n]}" || return 1; done
+    for d in $MDOMS; do
+        lab_add_host "$d" "${IP[km]}" || return 1
+        m_cfg+="VirtualHost \"$d\""$'\n'"    ssl = { certificate = \"$LAB_DIR/km/cert.pem\"; key = \"$LAB_DIR/km/key.pem\"; cafile = \"$LAB_DIR/km/ca.pem\"; }"$'\n'
+    done
+    lab_trust_config || return 1
+    lab_ejabberd_start ke ke.test "${IP[ke]}" ke code="$REPO" modules="mod_s2s_trust:
+  trust_config: \"$TRUST/trust.conf\"
+  mode: enforce" nowait || return 1
+    lab_ejabberd_start kd kd.test "${IP[kd]}" kd nowait || return 1
+    lab_ejabberd_start kh kh.test "${IP[kh]}" kh hardened nowait || return 1
+    lab_prosody_start kp kp.test "${IP[kp]}" kp - secure_auth=true nowait || return 1
+    lab_prosody_start kq kq.test "${IP[kq]}" kq - secure_auth=false nowait || return 1
+    lab_prosody_start kx kx.test "${IP[kx]}" kx - secure_auth=true nowait || return 1
+    lab_prosody_start ki ki.test "${IP[ki]}" ki - secure_auth=true nowait || return 1
+    lab_prosody_start km km.test "${IP[km]}" km - secure_auth=true config="$m_cfg" nowait || return 1
+    listener hang kt || return 1
+    listener close kc || return 1
+    lab_wait_ready ke kd kh kp kq kx ki km
+}
+if ! setup; then
+    e2e_fail "lab setup"
+    e2e_summary
+    exit 1
+fi
+echo "lab ready in $(($(_lab_ms) - T0)) ms"
+
+POSTURE=(ke.test kd.test kh.test kp.test kq.test kx.test ki.test kn.test kt.test)
+printf '# domains that claim the pledge\nke.test\nkd.test  # claims it\nkx.test\n' >"$LAB_DIR/pledged.txt"
+DB=(--from svf.test --dialback "${IP[svf]}:5269")
+
+# ---- (1) every posture gets exactly its verdict -------------------------------------
+
+survey posture-json "${POSTURE[@]}" "${DB[@]}" --pledged "$LAB_DIR/pledged.txt" --timeout 8000 --json
+expect_json "mod_s2s_trust: keeps the pledge, over EXTERNAL and dialback" 1 \
+    "R['ke.test']['verdict']=='keeps' and R['ke.test']['accepted']==[] and 'SASL EXTERNAL and dialback' in R['ke.test']['reason']"
+expect_json "stock ejabberd: accepts untrusted peers, all four via dialback" 1 \
+    "R['kd.test']['verdict']=='accepts_untrusted' and sorted((a['case'],a['via']) for a in R['kd.test']['accepted'])==sorted((c,'dialback') for c in ['self_signed','expired','wrong_name','unknown_ca'])"
+expect_json "hardened ejabberd (no dialback): keeps the pledge, STARTTLS required" 1 \
+    "R['kh.test']['verdict']=='keeps' and R['kh.test']['checks']['starttls']=='required'"
+expect_json "Prosody s2s_secure_auth = true: keeps the pledge" 1 "R['kp.test']['verdict']=='keeps'"
+expect_json "Prosody s2s_secure_auth = false: accepts untrusted peers via dialback" 1 \
+    "R['kq.test']['verdict']=='accepts_untrusted' and all(a['via']=='dialback' for a in R['kq.test']['accepted']) and len(R['kq.test']['accepted'])==4"
+expect_json "expired certificate: own certificate fails (expired)" 1 \
+    "R['kx.test']['verdict']=='own_certificate_fails' and R['kx.test']['checks']['certificate']=='expired'"
+expect_json "intermediate omitted: own certificate fails (incomplete_chain)" 1 \
+    "R['ki.test']['verdict']=='own_certificate_fails' and R['ki.test']['checks']['certificate']=='incomplete_chain'"
+expect_json "nothing listening: unreachable (connect_failed)" 1 \
+    "R['kn.test']['verdict']=='unreachable' and 'connect_failed' in R['kn.test']['reason']"
+expect_json "hangs after the TCP connect: unreachable (timeout), within the domain's deadline" 1 \
+    "R['kt.test']['verdict']=='unreachable' and 'timeout' in R['kt.test']['reason'] and R['kt.test']['elapsed_ms'] < 9500"
+expect_json "--pledged: the claimants that break it are named, the keeper is not" 1 \
+    "j['summary']['violators']==['kd.test','kx.test'] and R['ke.test']['pledged'] and not R['kh.test']['pledged']"
+expect_json "every result carries the time it was measured and its evidence" 1 \
+    "all(r['measured_at'].endswith('Z') and len(r['evidence'])>0 for r in j['results']) and len(j['results'])==9 and j['survey']['pending']==[]"
+expect_json "STARTTLS optional on stock ejabberd, direct TLS not published without SRV" 1 \
+    "R['kd.test']['checks']['starttls']=='optional' and all(r['checks']['direct_tls']=='not_published' for r in j['results'])"
+
+# ---- (2) the Markdown list, byte for byte --------------------------------------------
+
+survey posture-md "${POSTURE[@]}" "${DB[@]}" --pledged "$LAB_DIR/pledged.txt" --timeout 8000 --markdown --timeless
+printf '%s\n' "$OUT" >"$LAB_DIR/got.md"
+if [ "$RC" = 1 ] && cmp -s "$HERE/expected.md" "$LAB_DIR/got.md"; then
+    e2e_ok "--markdown --timeless is byte-identical to tests/survey/expected.md"
+else
+    e2e_fail "--markdown (exit $RC) differs from tests/survey/expected.md"
+    diff -u "$HERE/expected.md" "$LAB_DIR/got.md" | sed 's/^/     /'
+fi
+
+# Text: one block per domain in the order asked, the summary line.
+survey posture-text kh.test kn.test --timeout 8000
+if [ "$RC" = 3 ] && grep -q '^kh.test: keeps the pledge$' <<<"$OUT" && grep -q '^kn.test: unreachable$' <<<"$OUT" &&
+    grep -q '^survey: 2 of 2 domains measured: 1 keep the pledge, 0 accept untrusted peers, 0 own certificate fails, 1 unreachable, 0 inconclusive$' <<<"$OUT" &&
+    ! grep -q $'\r' <<<"$ERR"; then
+    e2e_ok "text: a verdict per domain and the summary; no progress line when stderr is no terminal"
+else
+    e2e_fail "text output (exit $RC)"
+    say
+fi
+
+# Domains from standard input and from a file, with comments.
+printf '# a list\nkh.test   # hardened\n\nKN.test\n' >"$LAB_DIR/list.txt"
+OUT=$(in_ns "$BIN" survey --no-dane --no-posh --config "$TRUST/trust.conf" --json <"$LAB_DIR/list.txt" 2>&1)
+RC=$?
+expect_json "domains from standard input: comments and blank lines skipped, names normalized" 3 \
+    "j['survey']['domains']==['kh.test','kn.test']"
+printf 'kh.test\n# fine\nkn.test kp.test\n' >"$LAB_DIR/bad-list.txt"
+survey file-bad --file "$LAB_DIR/bad-list.txt"
+if [ "$RC" = 2 ] && grep -q 'bad-list.txt:3: not a domain name: kn.test kp.test' <<<"$ERR"; then e2e_ok "--file: a line that is no domain is refused with file and line"; else e2e_fail "--file bad line (exit $RC)"; say; fi
+
+# ---- (3) Ctrl-C prints what finished; --resume does not measure it again ----------------
+
+# One job, in order: kc.test (closes at once), then kt.test (hangs): once kt's
+# listener has a connection, kc.test is finished.
+: >"$LAB_DIR/kc.log"
+: >"$LAB_DIR/kt.log"
+(in_ns "$BIN" survey --no-dane --no-posh --config "$TRUST/trust.conf" --jobs 1 --timeout 20000 --json \
+    kc.test kt.test kh.test >"$LAB_DIR/part.json" 2>"$LAB_DIR/part.err") &
+SPID=$!
+if _lab_poll 20 0.05 test -s "$LAB_DIR/kt.log"; then
+    kill -INT "$SPID"
+    wait "$SPID"
+    RC=$?
+else
+    kill "$SPID"; wait "$SPID"; RC=x
+fi
+OUT=$(cat "$LAB_DIR/part.json")
+expect_json "Ctrl-C: exit 130, the finished domain printed, the others pending" 130 \
+    "[r['domain'] for r in j['results']]==['kc.test'] and j['survey']['pending']==['kt.test','kh.test'] and j['survey']['stopped_by']=='interrupt'"
+KC_BEFORE=$(accepted kc)
+survey resumed --resume "$LAB_DIR/part.json" --timeout 3000 --json
+expect_json "--resume: the pending domains measured, the finished one kept as it was" 3 \
+    "[r['domain'] for r in j['results']]==['kc.test','kt.test','kh.test'] and R['kh.test']['verdict']=='keeps' and R['kc.test']==json.loads(open('$LAB_DIR/part.json').read())['results'][0]"
+if [ "$KC_BEFORE" = 1 ] && [ "$(accepted kc)" = 1 ]; then
+    e2e_ok "--resume: the finished domain's server saw no new connection (1 in all)"
+else
+    e2e_fail "--resume repeated kc.test (connections: $KC_BEFORE before, $(accepted kc) after)"
+fi
+printf '{"survey":{"domains":["kh.test"]},"results":[{"domain":"kh.test","verdict":"keeps","reason":"x","measured_at":"2026-01-01T00:00:00Z","elapsed_ms":1,"evidence":[]},{"domain":"KH.test","verdict":"keeps"}]}' >"$LAB_DIR/bad.json"
+survey resume-bad --resume "$LAB_DIR/bad.json"
+if [ "$RC" = 2 ] && grep -q 'resume' <<<"$ERR"; then e2e_ok "--resume: a file the survey did not write is refused with a reason"; else e2e_fail "--resume of a bad file (exit $RC)"; say; fi
+
+# ---- (4) a total deadline ------------------------------------------------------------
+
+survey deadline kt.test kh.test --jobs 1 --timeout 20000 --deadline 1500 --json
+expect_json "--deadline: the survey ends by it; what did not finish is pending" 3 \
+    "j['survey']['stopped_by']=='deadline' and j['survey']['pending']==['kh.test'] and R['kt.test']['verdict']=='unreachable'"
+if [ "$WALL_MS" -lt 6000 ]; then e2e_ok "--deadline 1500: done in ${WALL_MS} ms (budget 6000)"; else e2e_fail "--deadline took ${WALL_MS} ms"; fi
+
+# ---- (5) 100 domains, 8 jobs -----------------------------------------------------------
+
+BUDGET_MS=${S2S_SURVEY_BUDGET_MS:-60000}
+# shellcheck disable=SC2086
+survey hundred $MDOMS --jobs 8 --timeout 20000 --json
+echo "100 domains, 8 jobs: ${WALL_MS} ms (budget ${BUDGET_MS} ms)"
+expect_json "100 domains with 8 jobs: every one measured, every one keeps the pledge" 0 \
+    "len(j['results'])==100 and all(r['verdict']=='keeps' for r in j['results'])"
+if [ "$WALL_MS" -le "$BUDGET_MS" ]; then e2e_ok "100 domains, 8 jobs, within the budget (${WALL_MS} <= ${BUDGET_MS} ms)"; else
+    e2e_fail "100 domains took ${WALL_MS} ms, budget ${BUDGET_MS} ms"
+fi
+
+# ---- usage --------------------------------------------------------------------------
+
+survey usage-db kh.test --dialback "${IP[svf]}:5269"
+if [ "$RC" = 2 ] && grep -q 'dialback needs --from' <<<"$ERR"; then e2e_ok "--dialback without --from: usage (exit 2)"; else e2e_fail "--dialback without --from (exit $RC)"; say; fi
+survey usage-name 'bad name!'
+if [ "$RC" = 2 ] && grep -q 'not a domain name' <<<"$ERR"; then e2e_ok "a domain that is no domain name: usage (exit 2)"; else e2e_fail "bad domain (exit $RC)"; say; fi
+
+echo "survey suite: $(($(_lab_ms) - T0)) ms"
+e2e_summary
