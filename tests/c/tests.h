@@ -101,7 +101,13 @@
     X(test_posh_expires_rules)                    \
     X(test_posh_status_order)                     \
     X(test_posh_hop_rules)                        \
-    X(test_posh_match)
+    X(test_posh_match)                            \
+    X(test_survey_verdicts)                       \
+    X(test_survey_markdown)                       \
+    X(test_survey_json_and_text)                  \
+    X(test_survey_resume_round_trip)              \
+    X(test_survey_resume_hostile)                 \
+    X(test_survey_random_name)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)
