@@ -27,7 +27,7 @@ static const char cli_usage_text[] =
     "                       [--pledged FILE] [--config FILE] [--from D | --from-zone ZONE]\n"
     "                       [--dialback LISTEN_ADDR:PORT] [--no-dane] [--unbound-conf FILE]\n"
     "                       [--trust-anchor FILE] [--no-posh] [--posh-cafile FILE]\n"
-    "                       [--posh-resolve HOST:PORT:ADDR] [--no-progress]\n"
+    "                       [--posh-resolve HOST:PORT:ADDR] [--posh-port N] [--no-progress]\n"
     "\n"
     "check         verify each CHAIN (PEM with leaf first, or one DER certificate) for DOMAIN\n"
     "              against the trust store FILE describes (default: the system bundle);\n"

@@ -38,6 +38,7 @@ typedef struct {
     const char *posh_resolve[S2S_TRUST_HTTP_MAX_RESOLVE];
     size_t n_posh_resolve;
     int format, jobs, no_dane, no_posh, timeless, no_progress;
+    unsigned long posh_port;
     unsigned long domain_ms, total_ms;
     char **args;
     int n_args;
@@ -167,6 +168,7 @@ static int parse_options(int argc, char **argv, sv_opts_t *o)
         { "trust-anchor", required_argument, NULL, 'a' }, { "no-posh", no_argument, NULL, 'O' },
         { "posh-cafile", required_argument, NULL, 'c' },  { "posh-resolve", required_argument, NULL, 'r' },
         { "timeless", no_argument, NULL, 'L' },           { "no-progress", no_argument, NULL, 'N' },
+        { "posh-port", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },               { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -198,6 +200,10 @@ static int parse_options(int argc, char **argv, sv_opts_t *o)
             if (o->n_posh_resolve >= S2S_TRUST_HTTP_MAX_RESOLVE)
                 return cli_usage("--posh-resolve: at most 8");
             o->posh_resolve[o->n_posh_resolve++] = optarg;
+            break;
+        case 'p':
+            if (number(optarg, 1, 65535, &o->posh_port) != 0)
+                return cli_usage("--posh-port: 1 to 65535");
             break;
         case 'J':
             if (number(optarg, 1, SURVEY_JOBS_MAX, &n) != 0)
@@ -315,6 +321,7 @@ static int setup_checks(const sv_opts_t *o, survey_ctx_t *ctx)
     }
     ctx->posh = !o->no_posh;
     ctx->posh_opts.cafile = o->posh_cafile;
+    ctx->posh_opts.port = (uint16_t)o->posh_port;
     for (size_t i = 0; i < o->n_posh_resolve; i++)
         ctx->posh_opts.resolve[i] = o->posh_resolve[i];
     ctx->posh_opts.n_resolve = o->n_posh_resolve;

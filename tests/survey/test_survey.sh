@@ -23,6 +23,11 @@
 #                          untrusted peers use (in every server's hosts file)
 #   m001..m100.test  127.0.0.141  one Prosody hosting 100 domains (the
 #                          100-domain run: 8 jobs, a printed deadline budget)
+#   nginx     127.0.0.142:8443  POSH documents (tests/posh/weblab.sh): kp.test's
+#                          holds its leaf's fingerprint, ke.test's another's
+#   nsd       127.0.0.143:5353  DNSSEC (tests/dane/dnslab.sh): kp.test signed with
+#                          a TLSA of its leaf, kh.test signed with another's,
+#                          ke.test unsigned
 # The survey runs in a mount namespace with the lab's hosts file and a
 # resolv.conf whose nameserver answers nothing (127.0.0.1:53), so it finds
 # every server the way it would on the Internet, minus SRV: the fallback to
@@ -38,6 +43,10 @@ export LAB_DIR LAB_DIST_BASE
 source "$REPO/tests/e2e/lab.sh"
 # shellcheck source=../e2e/testing.sh
 source "$REPO/tests/e2e/testing.sh"
+# shellcheck source=../posh/weblab.sh
+source "$REPO/tests/posh/weblab.sh"
+# shellcheck source=../dane/dnslab.sh
+source "$REPO/tests/dane/dnslab.sh"
 
 BIN=${S2S_TRUST_BIN:-$REPO/priv/bin/s2s-trust}
 E2E_LOGS=(ke kd kh kp kq kx ki)
@@ -46,9 +55,17 @@ declare -A IP=([ke]=127.0.0.130 [kd]=127.0.0.131 [kh]=127.0.0.132 [kp]=127.0.0.1
                [svf]=127.0.0.140 [km]=127.0.0.141)
 HELPER_PIDS=()
 SAVE=${S2S_SURVEY_SAVE:-}
+WEB=$LAB_DIR/web
+DNS=$LAB_DIR/dns
+WEB_ADDR=127.0.0.142
+WEB_PORT=8443
+DNS_ADDR=127.0.0.143
+DNS_PORT=5353
 
 cleanup() {
     local p
+    weblab_stop "$WEB"
+    dnslab_stop "$DNS"
     for p in "${HELPER_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${HELPER_PIDS[@]}"; do wait "$p" 2>/dev/null; done
     lab_teardown
@@ -138,7 +155,28 @@ setup() {
     lab_prosody_start km km.test "${IP[km]}" km - secure_auth=true config="$m_cfg" nowait || return 1
     listener hang kt || return 1
     listener close kc || return 1
+    published || return 1
     lab_wait_ready ke kd kh kp kq kx ki km
+}
+
+# POSH documents and DNSSEC zones for kp.test (both match its leaf), kh.test
+# (a TLSA of another certificate; no POSH document) and ke.test (an unsigned
+# zone; a POSH document with another certificate's fingerprint).
+published() {
+    local d fp_kp doc=.well-known/posh/xmpp-server.json
+    lab_issue_leaf web kp.test dns=kp.test,kh.test,ke.test >/dev/null || return 1
+    mkdir -p "$WEB" "$DNS"
+    for d in kp.test kh.test ke.test; do weblab_site "$WEB" "$d" "$(lab_cert web chain)" "$(lab_cert web key)" || return 1; done
+    fp_kp=$(openssl x509 -in "$(lab_cert kp cert)" -outform DER | openssl dgst -sha256 -binary | base64 -w0)
+    printf '{"fingerprints":[{"sha-256":"%s"}],"expires":3600}\n' "$fp_kp" | weblab_file "$WEB" kp.test "$doc" || return 1
+    printf '{"fingerprints":[{"sha-256":"%s"}],"expires":3600}\n' "$fp_kp" | weblab_file "$WEB" ke.test "$doc" || return 1
+    weblab_start "$WEB" "$WEB_ADDR" "$WEB_PORT" || return 1
+    dnslab_zone "$DNS" kp.test signed && dnslab_zone "$DNS" kh.test signed && dnslab_zone "$DNS" ke.test unsigned || return 1
+    dnslab_record "$DNS" kp.test "_5269._tcp 300 IN TLSA $(dnslab_tlsa_rdata 3 1 1 "$(lab_cert kp cert)")" || return 1
+    dnslab_record "$DNS" kh.test "_5269._tcp 300 IN TLSA $(dnslab_tlsa_rdata 3 1 1 "$(lab_cert kp cert)")" || return 1
+    dnslab_record "$DNS" ke.test "_5269._tcp 300 IN TLSA $(dnslab_tlsa_rdata 3 1 1 "$(lab_cert kp cert)")" || return 1
+    dnslab_start "$DNS" "$DNS_ADDR" "$DNS_PORT" || return 1
+    UNBOUND_CONF=$(dnslab_unbound_conf "$DNS") || return 1
 }
 if ! setup; then
     e2e_fail "lab setup"
@@ -177,6 +215,25 @@ expect_json "every result carries the time it was measured and its evidence" 1 \
     "all(r['measured_at'].endswith('Z') and len(r['evidence'])>0 for r in j['results']) and len(j['results'])==9 and j['survey']['pending']==[]"
 expect_json "STARTTLS optional on stock ejabberd, direct TLS not published without SRV" 1 \
     "R['kd.test']['checks']['starttls']=='optional' and all(r['checks']['direct_tls']=='not_published' for r in j['results'])"
+
+# ---- (1b) DANE and POSH: published and matching, or not --------------------------------
+
+PUBLISHED=(--unbound-conf "$UNBOUND_CONF" --trust-anchor "$(dnslab_anchors "$DNS")" --posh-cafile "$LAB_DIR/pki/root.pem"
+           --posh-port "$WEB_PORT")
+for d in kp.test kh.test ke.test; do PUBLISHED+=(--posh-resolve "$d:$WEB_PORT:$WEB_ADDR"); done
+# survey() passes --no-dane --no-posh; this run wants both.
+t0=$(_lab_ms)
+OUT=$(in_ns "$BIN" survey --config "$TRUST/trust.conf" "${PUBLISHED[@]}" --timeout 15000 --json kp.test kh.test ke.test 2>"$LAB_DIR/err")
+RC=$?
+ERR=$(cat "$LAB_DIR/err")
+[ -n "$SAVE" ] && printf '%s\n' "$OUT" >"$SAVE/published.json"
+expect_json "DANE and POSH both published and matching: keeps the pledge" 1 \
+    "R['kp.test']['verdict']=='keeps' and R['kp.test']['checks']['dane']=='match' and R['kp.test']['checks']['posh']=='match'"
+expect_json "a DNSSEC-signed TLSA of another certificate: own certificate fails (dane_mismatch); no POSH document: none" 1 \
+    "R['kh.test']['verdict']=='own_certificate_fails' and R['kh.test']['checks']['certificate']=='dane_mismatch' and R['kh.test']['checks']['posh']=='none'"
+expect_json "a POSH document for another certificate: own certificate fails (posh_mismatch); an unsigned zone: no DANE" 1 \
+    "R['ke.test']['verdict']=='own_certificate_fails' and R['ke.test']['checks']['certificate']=='posh_mismatch' and R['ke.test']['checks']['dane']=='none'"
+echo "DANE and POSH run: $(($(_lab_ms) - t0)) ms"
 
 # ---- (2) the Markdown list, byte for byte --------------------------------------------
 
