@@ -255,8 +255,8 @@ void s2s_trust_sv_judge(const s2s_trust_sv_obs_t *o, s2s_trust_sv_result_t *r)
             snprintf(r->reason, sizeof r->reason, "own certificate fails: %s (%s)", r->certificate,
                      s2s_trust_verdict_text((s2s_trust_verdict_t)o->cert_verdict));
         else
-            snprintf(r->reason, sizeof r->reason, "own certificate fails: %s (published %s does not match the chain)",
-                     r->certificate, o->dane == S2S_TRUST_SV_PUB_MISMATCH ? "DANE TLSA" : "POSH fingerprints");
+            snprintf(r->reason, sizeof r->reason, "own certificate fails: %s (the published %s match the chain)",
+                     r->certificate, o->dane == S2S_TRUST_SV_PUB_MISMATCH ? "DANE TLSA records do not" : "POSH fingerprints do not");
         if (n_acc > 0) {
             char more[S2S_TRUST_SV_LINE_MAX];
             accepted_reason(r, more, sizeof more);

@@ -28,6 +28,10 @@
 #   nsd       127.0.0.143:5353  DNSSEC (tests/dane/dnslab.sh): kp.test signed with
 #                          a TLSA of its leaf, kh.test signed with another's,
 #                          ke.test unsigned
+#   DNS       127.0.0.144:53  tests/probe/dns.py, SRV only, for one run: kp.test
+#                          publishes _xmpps-server (Prosody's direct TLS port
+#                          5270) and _xmpp-server, kq.test an _xmpps-server
+#                          port where nothing listens
 # The survey runs in a mount namespace with the lab's hosts file and a
 # resolv.conf whose nameserver answers nothing (127.0.0.1:53), so it finds
 # every server the way it would on the Internet, minus SRV: the fallback to
@@ -79,7 +83,7 @@ in_ns() {
     exec unshare --mount --propagation private -- /bin/sh -c '
         mount --bind "$1" /etc/hosts || exit 97
         mount --bind "$2" /etc/resolv.conf || exit 97
-        shift 2; exec "$@"' sh "$LAB_DIR/net/hosts" "$LAB_DIR/net/resolv.conf" "$@"
+        shift 2; exec "$@"' sh "$LAB_DIR/net/hosts" "${RESOLV:-$LAB_DIR/net/resolv.conf}" "$@"
 }
 
 OUT=
@@ -148,7 +152,9 @@ setup() {
   mode: enforce" nowait || return 1
     lab_ejabberd_start kd kd.test "${IP[kd]}" kd nowait || return 1
     lab_ejabberd_start kh kh.test "${IP[kh]}" kh hardened nowait || return 1
-    lab_prosody_start kp kp.test "${IP[kp]}" kp - secure_auth=true nowait || return 1
+    # Prosody's XEP-0368 service takes its certificate from s2s_direct_tls_ssl.
+    lab_prosody_start kp kp.test "${IP[kp]}" kp - secure_auth=true "config=s2s_direct_tls_ports = { 5270 }" \
+        "config=s2s_direct_tls_ssl = { certificate = \"$LAB_DIR/kp/cert.pem\"; key = \"$LAB_DIR/kp/key.pem\" }" nowait || return 1
     lab_prosody_start kq kq.test "${IP[kq]}" kq - secure_auth=false nowait || return 1
     lab_prosody_start kx kx.test "${IP[kx]}" kx - secure_auth=true nowait || return 1
     lab_prosody_start ki ki.test "${IP[ki]}" ki - secure_auth=true nowait || return 1
@@ -156,7 +162,20 @@ setup() {
     listener hang kt || return 1
     listener close kc || return 1
     published || return 1
+    srv_dns || return 1
     lab_wait_ready ke kd kh kp kq kx ki km
+}
+
+# SRV records for the direct TLS run, served by the probe suite's small DNS
+# server; a resolv.conf naming it, for that run only.
+srv_dns() {
+    printf '%s\n' "_xmpps-server._tcp.kp.test SRV 0 5 5270 kp.test" "_xmpp-server._tcp.kp.test SRV 0 5 5269 kp.test" \
+        "_xmpps-server._tcp.kq.test SRV 0 5 5271 kq.test" "_xmpp-server._tcp.kq.test SRV 0 5 5269 kq.test" >"$LAB_DIR/zone"
+    rm -f "$LAB_DIR/dns.ready"
+    python3 "$REPO/tests/probe/dns.py" 127.0.0.144 "$LAB_DIR/zone" "$LAB_DIR/dns.ready" >"$LAB_DIR/dns.log" 2>&1 &
+    HELPER_PIDS+=($!)
+    echo "nameserver 127.0.0.144" >"$LAB_DIR/srv-resolv.conf"
+    _lab_poll 10 0.05 test -s "$LAB_DIR/dns.ready"
 }
 
 # POSH documents and DNSSEC zones for kp.test (both match its leaf), kh.test
@@ -234,6 +253,14 @@ expect_json "a DNSSEC-signed TLSA of another certificate: own certificate fails 
 expect_json "a POSH document for another certificate: own certificate fails (posh_mismatch); an unsigned zone: no DANE" 1 \
     "R['ke.test']['verdict']=='own_certificate_fails' and R['ke.test']['checks']['certificate']=='posh_mismatch' and R['ke.test']['checks']['dane']=='none'"
 echo "DANE and POSH run: $(($(_lab_ms) - t0)) ms"
+
+# ---- (1c) direct TLS (XEP-0368) published by SRV ------------------------------------------
+
+RESOLV=$LAB_DIR/srv-resolv.conf survey srv kp.test kq.test --timeout 8000 --json
+expect_json "SRV _xmpps-server to a direct TLS port: direct TLS works; the chain judged is still the STARTTLS one" 0 \
+    "R['kp.test']['verdict']=='keeps' and R['kp.test']['checks']['direct_tls']=='works' and R['kp.test']['checks']['starttls']=='required' and 'chain from: 127.0.0.133:5269 (starttls)' in R['kp.test']['evidence'] and any('5270 (direct-tls, srv): ok' in e for e in R['kp.test']['evidence'])"
+expect_json "SRV _xmpps-server to a port where nothing listens: direct TLS fails, STARTTLS still measured" 0 \
+    "R['kq.test']['checks']['direct_tls']=='fails' and R['kq.test']['checks']['starttls']=='required' and R['kq.test']['verdict']=='keeps' and any('5271 (direct-tls, srv): connect_failed' in e for e in R['kq.test']['evidence'])"
 
 # ---- (2) the Markdown list, byte for byte --------------------------------------------
 
