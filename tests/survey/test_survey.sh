@@ -284,6 +284,16 @@ else
     say
 fi
 
+# On a terminal (script(1) gives the survey a pty): the progress line,
+# erased before the report. kt.test keeps it running for its 1.5 s deadline.
+OUT=$(in_ns script -qec "$BIN survey --no-dane --no-posh --config $TRUST/trust.conf --timeout 1500 kh.test kt.test" /dev/null 2>&1)
+if grep -q $'\r\e\[K\[[0-2]/2\] 00:0[0-9] k[ht]\.test' <<<"$OUT" && grep -q '^kt.test: unreachable' <<<"${OUT//$'\r'/}"; then
+    e2e_ok "on a terminal: a live progress line ([done/total] elapsed domain), then the report"
+else
+    e2e_fail "progress line on a terminal"
+    printf '%q\n' "$OUT" | head -c 2000
+fi
+
 # Domains from standard input and from a file, with comments.
 printf '# a list\nkh.test   # hardened\n\nKN.test\n' >"$LAB_DIR/list.txt"
 OUT=$(in_ns "$BIN" survey --no-dane --no-posh --config "$TRUST/trust.conf" --json <"$LAB_DIR/list.txt" 2>&1)
