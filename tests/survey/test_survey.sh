@@ -355,6 +355,18 @@ if [ "$WALL_MS" -le "$BUDGET_MS" ]; then e2e_ok "100 domains, 8 jobs, within the
     e2e_fail "100 domains took ${WALL_MS} ms, budget ${BUDGET_MS} ms"
 fi
 
+# ---- the peers' name: a random label under --from-zone ----------------------------------
+
+survey zone1 kh.test --from-zone zone.example --json
+L1=$(grep -o 's2st-[0-9a-f]\{12\}\.zone\.example' <<<"$OUT" | sort -u)
+survey zone2 kh.test --from-zone zone.example --json
+L2=$(grep -o 's2st-[0-9a-f]\{12\}\.zone\.example' <<<"$OUT" | sort -u)
+if [ "$(wc -l <<<"$L1")" = 1 ] && [ -n "$L1" ] && [ -n "$L2" ] && [ "$L1" != "$L2" ]; then
+    e2e_ok "--from-zone: every peer of a run is one random label under the zone ($L1), a new one each run"
+else
+    e2e_fail "--from-zone labels: '$L1' then '$L2'"
+fi
+
 # ---- usage --------------------------------------------------------------------------
 
 survey usage-db kh.test --dialback "${IP[svf]}:5269"
