@@ -96,36 +96,42 @@ static void list_free(list_t *l)
     memset(l, 0, sizeof *l);
 }
 
-/* One domain a line, '#' starts a comment, blanks around are ignored. */
+/* One domain a line, '#' starts a comment, blanks around are ignored.
+ * Read a byte at a time into a bounded line: a NUL byte or an endless line
+ * is an error, never a silently shortened name or an unbounded buffer. */
 static int list_read(list_t *l, FILE *f, const char *name)
 {
-    char line[SURVEY_LINE_MAX + 2], where[300];
-    int lineno = 0;
+    char line[SURVEY_LINE_MAX + 1], where[300];
+    int lineno = 0, c;
 
-    while (fgets(line, sizeof line, f) != NULL) {
-        size_t len = strlen(line);
+    do {
+        size_t len = 0;
         char *s = line, *e;
 
         lineno++;
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            fprintf(stderr, "s2s-trust: survey: ");
-            cli_put_text_str(stderr, name);
-            fprintf(stderr, ":%d: a line longer than %d bytes\n", lineno, SURVEY_LINE_MAX);
-            return -1;
+        while ((c = getc(f)) != EOF && c != '\n') {
+            if (c == '\0' || len == SURVEY_LINE_MAX) {
+                fprintf(stderr, "s2s-trust: survey: ");
+                cli_put_text_str(stderr, name);
+                fprintf(stderr, ":%d: %s\n", lineno, c == '\0' ? "a NUL byte" : "a line longer than 1024 bytes");
+                return -1;
+            }
+            line[len++] = (char)c;
         }
+        line[len] = '\0';
         if ((e = strchr(s, '#')) != NULL)
             *e = '\0';
         while (*s == ' ' || *s == '\t')
             s++;
         e = s + strlen(s);
-        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             *--e = '\0';
         if (*s == '\0')
             continue;
         snprintf(where, sizeof where, "%.200s:%d", name, lineno);
         if (list_add(l, s, where) != 0)
             return -1;
-    }
+    } while (c != EOF);
     return ferror(f) ? -1 : 0;
 }
 

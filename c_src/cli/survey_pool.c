@@ -100,6 +100,21 @@ static void progress(pool_t *p, uint64_t t0)
     fflush(stderr);
 }
 
+/* A worker's wake-up that sigtimedwait did not take (the last worker ended
+ * between the main thread's look at the count and its wait): taken here,
+ * or unblocking SIGUSR1 would deliver it - and its default action ends the
+ * process. */
+static void drain_wakeups(void)
+{
+    sigset_t u;
+    struct timespec zero = { 0, 0 };
+
+    sigemptyset(&u);
+    sigaddset(&u, SIGUSR1);
+    while (sigtimedwait(&u, NULL, &zero) == SIGUSR1)
+        ;
+}
+
 /* Static, not on the stack: after an interrupt, workers still running
  * hold on to it after survey_pool_run has returned. One run per process. */
 static pool_t the_pool;
@@ -173,6 +188,7 @@ const char *survey_pool_run(survey_work_t *w)
         for (int i = 0; i < started; i++)
             pthread_join(th[i], NULL);
         pthread_mutex_destroy(&p->lock);
+        drain_wakeups();
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         for (size_t i = 0; i < w->n; i++)
             if (!w->done[i])

@@ -300,6 +300,9 @@ OUT=$(in_ns "$BIN" survey --no-dane --no-posh --config "$TRUST/trust.conf" --jso
 RC=$?
 expect_json "domains from standard input: comments and blank lines skipped, names normalized" 3 \
     "j['survey']['domains']==['kh.test','kn.test']"
+printf 'kh.test\n# fine\nkp.test\0kn.test\n' >"$LAB_DIR/nul-list.txt"
+survey file-nul --file "$LAB_DIR/nul-list.txt"
+if [ "$RC" = 2 ] && grep -q 'nul-list.txt:3: a NUL byte' <<<"$ERR"; then e2e_ok "--file: a NUL byte is refused, never read as a shorter name"; else e2e_fail "--file NUL (exit $RC)"; say; fi
 printf 'kh.test\n# fine\nkn.test kp.test\n' >"$LAB_DIR/bad-list.txt"
 survey file-bad --file "$LAB_DIR/bad-list.txt"
 if [ "$RC" = 2 ] && grep -q 'bad-list.txt:3: not a domain name: kn.test kp.test' <<<"$ERR"; then e2e_ok "--file: a line that is no domain is refused with file and line"; else e2e_fail "--file bad line (exit $RC)"; say; fi
@@ -332,6 +335,12 @@ if [ "$KC_BEFORE" = 1 ] && [ "$(accepted kc)" = 1 ]; then
 else
     e2e_fail "--resume repeated kc.test (connections: $KC_BEFORE before, $(accepted kc) after)"
 fi
+printf '%s\n' "$OUT" >"$LAB_DIR/whole.json"
+KC_BEFORE=$(accepted kc)
+survey resumed-all --resume "$LAB_DIR/whole.json" --json
+expect_json "--resume of a finished survey: nothing measured again, the same results" 3 \
+    "j['results']==json.loads(open('$LAB_DIR/whole.json').read())['results'] and j['survey']['pending']==[]"
+[ "$(accepted kc)" = "$KC_BEFORE" ] || e2e_fail "--resume of a finished survey connected to kc.test again"
 printf '{"survey":{"domains":["kh.test"]},"results":[{"domain":"kh.test","verdict":"keeps","reason":"x","measured_at":"2026-01-01T00:00:00Z","elapsed_ms":1,"evidence":[]},{"domain":"KH.test","verdict":"keeps"}]}' >"$LAB_DIR/bad.json"
 survey resume-bad --resume "$LAB_DIR/bad.json"
 if [ "$RC" = 2 ] && grep -q 'resume' <<<"$ERR"; then e2e_ok "--resume: a file the survey did not write is refused with a reason"; else e2e_fail "--resume of a bad file (exit $RC)"; say; fi
