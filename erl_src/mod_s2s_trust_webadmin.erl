@@ -391,6 +391,18 @@ reason_words(undefined) -> <<"-">>;
 reason_words(ok) -> <<"the certificate validates">>;
 reason_words(no_trust_store) -> <<"no trust store was loaded">>;
 reason_words(internal_error) -> <<"internal error in the trust check">>;
+%% The module's own verdicts (docs/verdicts.md), which the engine's list
+%% does not hold.
+reason_words(dane_mismatch) ->
+    <<"the chain matches none of the peer's DNSSEC-signed TLSA records">>;
+reason_words(dnssec_bogus) ->
+    <<"DNSSEC validation of the peer's SRV or TLSA answer failed: its DNS is forged or broken">>;
+reason_words(dane_required) ->
+    <<"DANE is required, and the peer has no secure, usable TLSA records">>;
+reason_words(dane_unavailable) ->
+    <<"DANE is required, and the TLSA lookup got no answer">>;
+reason_words(posh_mismatch) ->
+    <<"the certificate matches none of the fingerprints of the peer's POSH document">>;
 reason_words(R) ->
     try s2s_trust:format_reason(R)
     catch _:_ -> to_bin(R)

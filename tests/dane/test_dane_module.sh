@@ -122,6 +122,8 @@ lab_send u@a.dane.test u@e.dane.test "a to e"
 check "DANE-EE, self-signed: a -> e delivered" a e -- lab_wait_delivered u@e.dane.test "a to e"
 check "s2s_trust_check names DANE-EE and the SRV target" -- \
     explains a e.dane.test 'accepted by a DNSSEC-signed TLSA record (DANE-EE) of xmpp\.e\.dane\.test'
+check "the log names the authority: accepted e.dane.test by dane_ee" -- \
+    lab_wait_log a 'mod_s2s_trust: accepted (in|out)bound s2s stream of e\.dane\.test by dane_ee'
 check "nothing recorded for e.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^e\.dane\.test"'
 
 lab_send u@n.dane.test u@a.dane.test "n to a"

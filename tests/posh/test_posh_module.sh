@@ -119,6 +119,8 @@ check "POSH match, self-signed: a -> h delivered" a h -- lab_wait_delivered u@h.
 check "s2s_trust_check names the POSH document" -- \
     explains a h.posh.test 'accepted by the POSH document of h\.posh\.test'
 check "s2s_trust_check says authority posh" -- explains a h.posh.test 'authority: *posh'
+check "the log names the authority: accepted inbound h.posh.test by posh" -- \
+    lab_wait_log a 'mod_s2s_trust: accepted inbound s2s stream of h\.posh\.test by posh'
 check "nothing recorded for h.posh.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^h\.posh\.test"'
 
 lab_send u@m.posh.test u@a.posh.test "m to a"
@@ -154,6 +156,13 @@ check "silent POSH host: s -> a refused self_signed" a s -- \
     lab_assert_not_delivered u@a.posh.test "s to a" a "$REFUSED_IN s\.posh\.test: self_signed"
 echo "   (silent POSH host: refused $(($(_weblab_ms) - T0)) ms after the message was sent; posh_timeout 2000)"
 check "s.posh.test's detail says timeout" -- explains a s.posh.test 'POSH tried, no usable document: timeout'
+
+# ---- posture audit -------------------------------------------------------------------
+audit() { lab_ctl a s2s_trust_audit text; }
+check "posture audit: posh on, posh_resolve is a warning outside tests" \
+    eval 'audit | grep -Eq "^  \[warn\] posh +posh on, with posh_resolve set \(8 fixed address"'
+check "posture audit: peers last accepted, POSH among them" \
+    eval 'audit | grep -Eq "^  \[pass\] accepted_by +peers last accepted: .*[0-9]+ by posh"'
 
 # ---- metrics --------------------------------------------------------------------------
 fetches() { lab_ctl a s2s_trust_metrics | awk -v r="$1" '$1 == "ejabberd_s2s_trust_posh_fetches_total{result=\"" r "\"}" { print $2 }'; }
