@@ -47,6 +47,9 @@
 -define(MAX_CHAINS, 10000).
 -define(CHAIN_TTL, 3600).
 -define(CHAIN_FAILURE_TTL, 300).
+%% Chain probes running at once, node-wide (mod_s2s_trust_slots: each holds
+%% a dirty I/O scheduler up to probe_timeout).
+-define(MAX_PROBES, 2).
 %% Addresses of a target tried per probe, and certificates kept of a chain.
 -define(MAX_ADDRESSES, 4).
 -define(MAX_CHAIN, 16).
@@ -200,19 +203,30 @@ sent_chain(Host, RServer, Target, Port, Leaf) ->
         {ok, Cached} ->
             Cached;
         miss ->
-            Probed = probe_chain(Host, RServer, Target, Port, Leaf),
-            TTL = case Probed of
-                      {ok, _} ->
-                          ?CHAIN_TTL;
-                      {error, Why} ->
-                          ?LOG_INFO("mod_s2s_trust: no chain from ~ts:~b for ~ts: ~ts",
-                                    [mod_s2s_trust_format:text_escape(Target), Port,
-                                     mod_s2s_trust:safe(RServer), Why]),
-                          ?CHAIN_FAILURE_TTL
-                  end,
-            mod_s2s_trust_ttl_cache:put(?CHAINS, Key, Probed, Now + TTL, ?MAX_CHAINS),
-            Probed
+            case mod_s2s_trust_slots:run(dane_chain, ?MAX_PROBES,
+                                         fun() -> probe_chain(Host, RServer, Target, Port, Leaf) end) of
+                busy ->
+                    %% Our state, not the peer's: not cached.
+                    ?LOG_INFO("mod_s2s_trust: no chain probe for ~ts: ~b already running",
+                              [mod_s2s_trust:safe(RServer), ?MAX_PROBES]),
+                    {error, busy};
+                Probed ->
+                    cache_chain(Key, Probed, Now, Target, Port, RServer)
+            end
     end.
+
+cache_chain(Key, Probed, Now, Target, Port, RServer) ->
+    TTL = case Probed of
+              {ok, _} ->
+                  ?CHAIN_TTL;
+              {error, Why} ->
+                  ?LOG_INFO("mod_s2s_trust: no chain from ~ts:~b for ~ts: ~ts",
+                            [mod_s2s_trust_format:text_escape(Target), Port,
+                             mod_s2s_trust:safe(RServer), Why]),
+                  ?CHAIN_FAILURE_TTL
+          end,
+    mod_s2s_trust_ttl_cache:put(?CHAINS, Key, Probed, Now + TTL, ?MAX_CHAINS),
+    Probed.
 
 %% The chain Target:Port sends when asked as RServer's server (STARTTLS:
 %% RFC 7673 records belong to the _xmpp-server SRV target), from the first
@@ -222,21 +236,27 @@ probe_chain(Host, RServer, Target, Port, Leaf) ->
     ?LOG_INFO("mod_s2s_trust: probing ~ts:~b for the chain of ~ts (a DANE-TA record, and "
               "ejabberd keeps only the leaf)",
               [mod_s2s_trust_format:text_escape(Target), Port, mod_s2s_trust:safe(RServer)]),
+    %% One deadline for the whole probe, name resolution included: the
+    %% stream waits for it.
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
     case [A || F <- [inet, inet6], A <- addresses(Target, F, Timeout)] of
         [] -> {error, <<"the target has no address">>};
-        Addrs -> first_chain(Addrs, RServer, Host, Port, Leaf, Timeout, ?MAX_ADDRESSES)
+        Addrs -> first_chain(lists:sublist(Addrs, ?MAX_ADDRESSES), RServer, Host, Port, Leaf, Deadline)
     end.
 
-first_chain([], _RServer, _Host, _Port, _Leaf, _Timeout, _Left) ->
+first_chain([], _RServer, _Host, _Port, _Leaf, _Deadline) ->
     {error, <<"no address answered with the leaf judged">>};
-first_chain(_Addrs, _RServer, _Host, _Port, _Leaf, _Timeout, 0) ->
-    {error, <<"no address answered with the leaf judged">>};
-first_chain([Addr | Rest], RServer, Host, Port, Leaf, Timeout, Left) ->
-    try s2s_trust:probe(RServer, Host, Addr, Port, starttls, Timeout) of
-        {ok, [Leaf | _] = Chain, _Info} -> {ok, lists:sublist(Chain, ?MAX_CHAIN)};
-        _ -> first_chain(Rest, RServer, Host, Port, Leaf, Timeout, Left - 1)
-    catch _:_ ->
-            first_chain(Rest, RServer, Host, Port, Leaf, Timeout, Left - 1)
+first_chain([Addr | Rest], RServer, Host, Port, Leaf, Deadline) ->
+    case Deadline - erlang:monotonic_time(millisecond) of
+        Left when Left < 100 ->
+            {error, <<"probe_timeout passed">>};
+        Left ->
+            try s2s_trust:probe(RServer, Host, Addr, Port, starttls, Left) of
+                {ok, [Leaf | _] = Chain, _Info} -> {ok, lists:sublist(Chain, ?MAX_CHAIN)};
+                _ -> first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
+            catch _:_ ->
+                    first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
+            end
     end.
 
 addresses(Target, Family, Timeout) ->

@@ -38,6 +38,9 @@
 
 -define(TAB, mod_s2s_trust_posh_cache).
 -define(MAX_ENTRIES, 10000).
+%% POSH fetches running at once, node-wide (mod_s2s_trust_slots: each holds
+%% a dirty I/O scheduler up to posh_timeout; the VM has 10 by default).
+-define(MAX_FETCHES, 4).
 -define(MAX_TTL, 86400).
 -define(FAILURE_TTL, 300).
 -define(CURABLE, [name_mismatch, self_signed, unknown_issuer]).
@@ -205,12 +208,19 @@ cached_fetch(Host, Domain) ->
         {ok, Result} ->
             Result;
         miss ->
-            Result = s2s_trust_posh:fetch(Domain, Opts),
-            mod_s2s_trust_metrics:posh_fetch(case Result of
-                                                 {ok, _} -> ok;
-                                                 {error, Why, _} -> Why
-                                             end),
-            mod_s2s_trust_ttl_cache:put(?TAB, Key, Result, Now + cache_ttl(Result, ?FAILURE_TTL),
-                                        ?MAX_ENTRIES),
-            Result
+            case mod_s2s_trust_slots:run(posh, ?MAX_FETCHES, fun() -> s2s_trust_posh:fetch(Domain, Opts) end) of
+                busy ->
+                    %% Our state, not the peer's: not cached.
+                    mod_s2s_trust_metrics:posh_fetch(busy),
+                    {error, busy, <<"not fetched: ", (integer_to_binary(?MAX_FETCHES))/binary,
+                                    " POSH fetches already running">>};
+                Result ->
+                    mod_s2s_trust_metrics:posh_fetch(case Result of
+                                                         {ok, _} -> ok;
+                                                         {error, Why, _} -> Why
+                                                     end),
+                    mod_s2s_trust_ttl_cache:put(?TAB, Key, Result,
+                                                Now + cache_ttl(Result, ?FAILURE_TTL), ?MAX_ENTRIES),
+                    Result
+            end
     end.

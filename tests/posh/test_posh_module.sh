@@ -18,6 +18,11 @@
 #   s.posh.test  Prosody, self-signed; its POSH host is a silent server
 #                (SLOW_ADDR) that accepts and never answers: the fetch
 #                ends at posh_timeout (2 s here)
+#   b.posh.test  ejabberd + mod_s2s_trust, posh: on, posh_timeout 4 s, the
+#                POSH hosts of b1..b8.posh.test all the silent server: eight
+#                `s2s-trust selftest --from bN` run at once make eight
+#                fetches, of which at most 4 run (mod_s2s_trust_slots) and
+#                the others are `busy` at once
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 #   LAB_DIR=/tmp/s2s-lab-posh-module LAB_DIST_BASE=27650 flock /tmp/s2s-lab.lock bash tests/posh/test_posh_module.sh
@@ -37,9 +42,9 @@ source "$HERE/weblab.sh"
 E2E_LOGS=(a)
 
 declare -A IP=([a]=127.0.0.126 [h]=127.0.0.127 [m]=127.0.0.128 [n]=127.0.0.129
-    [j]=127.0.0.123 [k]=127.0.0.124 [l]=127.0.0.125 [s]=127.0.0.150)
+    [j]=127.0.0.123 [k]=127.0.0.124 [l]=127.0.0.125 [s]=127.0.0.150 [b]=127.0.0.152)
 declare -A DOM=([a]=a.posh.test [h]=h.posh.test [m]=m.posh.test [n]=n.posh.test
-    [j]=j.posh.test [k]=k.posh.test [l]=l.posh.test [s]=s.posh.test)
+    [j]=j.posh.test [k]=k.posh.test [l]=l.posh.test [s]=s.posh.test [b]=b.posh.test)
 PEERS=(h m n j k l s)
 WEB=$LAB_DIR/web
 SLOW_PID=
@@ -51,6 +56,7 @@ for k in "${!DOM[@]}"; do lab_add_host "${DOM[$k]}" "${IP[$k]}" || exit 1; done
 
 # ---- certificates ----------------------------------------------------------------
 lab_issue_leaf a a.posh.test >/dev/null || exit 1
+lab_issue_leaf b b.posh.test >/dev/null || exit 1
 for k in "${PEERS[@]}"; do lab_issue_leaf "$k" "${DOM[$k]}" selfsigned >/dev/null || exit 1; done
 WEB_NAMES=hosting.posh.test
 for k in "${PEERS[@]}"; do WEB_NAMES+=,${DOM[$k]}; done
@@ -101,10 +107,17 @@ module() {
 }
 lab_ejabberd_start a a.posh.test "${IP[a]}" a starttls=required dialback=yes code="$LAB_REPO" \
     modules="$(module)" nowait || exit 1
+module_b() {
+    printf 'mod_s2s_trust:\n  trust_config: "%s"\n  posh: on\n  posh_cafile: "%s"\n  posh_port: %s\n  posh_timeout: 4000\n  posh_resolve:\n' \
+        "$TRUST/trust.conf" "$TRUST/root.pem" "$WEB_PORT"
+    for i in 1 2 3 4 5 6 7 8; do printf '    - "b%s.posh.test:%s:%s"\n' "$i" "$WEB_PORT" "$SLOW_ADDR"; done
+}
+lab_ejabberd_start b b.posh.test "${IP[b]}" b starttls=required dialback=no code="$LAB_REPO" \
+    modules="$(module_b)" nowait || exit 1
 for k in "${PEERS[@]}"; do
     lab_prosody_start "$k" "${DOM[$k]}" "${IP[$k]}" "$k" - secure_auth=false nowait || exit 1
 done
-lab_wait_ready a "${PEERS[@]}" || exit 1
+lab_wait_ready a b "${PEERS[@]}" || exit 1
 for k in a "${PEERS[@]}"; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1; done
 
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
@@ -160,6 +173,31 @@ check "silent POSH host: s -> a refused self_signed" a s -- \
     lab_assert_not_delivered u@a.posh.test "s to a" a "$REFUSED_IN s\.posh\.test: self_signed"
 echo "   (silent POSH host: refused $(($(_weblab_ms) - T0)) ms after the message was sent; posh_timeout 2000)"
 check "s.posh.test's detail says timeout" -- explains a s.posh.test 'POSH tried, no usable document: timeout'
+
+# ---- the bound on POSH fetches running at once --------------------------------------
+# Eight untrusted peers at once, each from its own domain whose POSH host
+# never answers: the fetches that find the 4 slots taken do not wait.
+BIN=$LAB_REPO/priv/bin/s2s-trust
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    "$BIN" selftest b.posh.test --connect "${IP[b]}:5269" --from "b$i.posh.test" --timeout 15000 \
+        >"$LAB_DIR/selftest-b$i.out" 2>&1 &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+fetches_b() { lab_ctl b s2s_trust_metrics | awk -v r="$1" '$1 == "ejabberd_s2s_trust_posh_fetches_total{result=\"" r "\"}" { print $2 }'; }
+echo "   (eight peers at once: $(fetches_b timeout) fetch(es) timed out, $(fetches_b busy) busy)"
+check "POSH fetches at once are bounded: those past 4 were busy, not queued" \
+    eval '[ "$(fetches_b busy)" -ge 1 ] && [ "$(fetches_b timeout)" -ge 1 ]'
+check "a busy POSH fetch is said in the verdict's detail" -- \
+    logged b 'POSH tried, no usable document: busy \(not fetched: 4 POSH fetches already running\)'
+all_refused() {
+    local i
+    for i in 1 2 3 4 5 6 7 8; do
+        grep -q '^result: every untrusted peer was refused' "$LAB_DIR/selftest-b$i.out" || return 1
+    done
+}
+check "every selftest peer was refused (none let through by a busy POSH)" all_refused
 
 # ---- posture audit -------------------------------------------------------------------
 audit() { lab_ctl a s2s_trust_audit text; }
