@@ -18,7 +18,7 @@
 %%% writes many rows a second.
 -module(mod_s2s_trust_mnesia).
 
--export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, accepted_by/0,
+-export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, accepted_by/0, accepted_since/1,
          forget/1,
          forget_last/1, delete_unchanged/1, evict/2]).
 %% for EUnit
@@ -224,6 +224,12 @@ accepted_by() ->
                         A = case D of #{authority := X} when is_atom(X) -> X; _ -> pkix end,
                         maps:update_with(A, fun(N) -> N + 1 end, 1, Acc)
                 end, #{}, Ds).
+
+-spec accepted_since(integer()) -> [binary()].
+accepted_since(Since) ->
+    mnesia:dirty_select(s2s_trust_last,
+                        [{#s2s_trust_last{domain = '$1', verdict = #{verdict => ok, at => '$2'}},
+                          [{'>=', '$2', Since}], ['$1']}]).
 
 -spec forget(binary()) -> ok | not_found.
 forget(Domain) ->

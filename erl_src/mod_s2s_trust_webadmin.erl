@@ -200,7 +200,27 @@ page(Scope, Opts) ->
      el(<<"h2">>, [], [txt(<<"Counters">>)]),
      counters_table(counters()),
      el(<<"h2">>, [], [txt(<<"Violators">>)])
-     | violators_table(mod_s2s_trust_violators:all(), Opts)] ++ scope_note(Scope).
+     | violators_table(mod_s2s_trust_violators:all(), Opts)]
+        ++ [el(<<"h2">>, [], [txt(<<"Survey of federation partners">>)]),
+            survey_table(mod_s2s_trust_survey:status(), mod_s2s_trust_survey:results())]
+        ++ scope_note(Scope).
+
+%% ---- survey (docs/survey.md) ----------------------------------------------------
+
+-spec survey_table({binary() | none, non_neg_integer()}, [map()]) -> tuple().
+survey_table({Running, Queued}, Results) ->
+    Status = case Running of
+                 none -> io_lib:format("idle, ~b queued", [Queued]);
+                 D -> [<<"surveying ">>, D, io_lib:format(", ~b queued", [Queued])]
+             end,
+    Rows = [el(<<"tr">>, [{<<"class">>, <<"s2s-trust-surveyed">>}, {<<"data-verdict">>, V}],
+               [td(D), td(V), td(R), td(T)])
+            || {D, V, R, T} <- mod_s2s_trust_survey_report:rows(Results)],
+    el(<<"div">>, [{<<"id">>, <<"s2s-trust-survey">>}],
+       [el(<<"p">>, [{<<"id">>, <<"s2s-trust-survey-status">>}],
+           [txt(iolist_to_binary(["ejabberdctl s2s_trust_survey connected|violators|DOMAIN,... "
+                                  "queues a survey; ", Status]))]),
+        table([<<"domain">>, <<"verdict">>, <<"reason">>, <<"measured">>], Rows)]).
 
 scope_note(global) -> [];
 scope_note(_Host) ->
