@@ -273,23 +273,9 @@ if [ "$RC" = 2 ] && grep -q "trust anchor not readable" "$OUT"; then e2e_ok miss
 else e2e_fail "missing_trust_anchor (rc $RC)"; show; fi
 
 # ---- probe: DANE beside PKIX, for the SRV target probed ------------------------
-case $XMPP_ADDR in 127.*) ;; *) echo "XMPP_ADDR must be in 127/8"; exit 1 ;; esac
 # serve PORT NAME [CHAIN]: one TLS server on XMPP_ADDR:PORT presenting
-# C/NAME.pem (and CHAIN after it), the one before stopped. Loopback only,
-# stopped by its pid.
-serve() {
-    cli_suite_stop_pid XMPP_PID
-    local args=(-accept "$XMPP_ADDR:$1" -cert "$C/$2.pem" -key "$C/$2.key" -www)
-    [ -n "${3:-}" ] && args+=(-cert_chain "$3")
-    openssl s_server "${args[@]}" </dev/null >"$LAB_DIR/xmpp.out" 2>&1 &
-    XMPP_PID=$!
-    for _ in $(seq 250); do
-        grep -q ACCEPT "$LAB_DIR/xmpp.out" && return 0
-        kill -0 "$XMPP_PID" 2>/dev/null || break
-        sleep 0.02
-    done
-    echo "the TLS server did not start:"; cat "$LAB_DIR/xmpp.out"; exit 1
-}
+# C/NAME.pem (and CHAIN after it), the one before stopped.
+serve() { cli_suite_tls_server XMPP_PID "$LAB_DIR/xmpp.out" "$XMPP_ADDR:$1" "$C/$2.pem" "$C/$2.key" "${3:-}" || exit 1; }
 # probe DOMAIN TARGET:PORT [ARGS...]: probe DOMAIN at the SRV target
 # TARGET:PORT (mapped to XMPP_ADDR), the lab's resolver and the lab's
 # public CA; output as dane()'s.
