@@ -69,6 +69,7 @@ _dnslab_check_dir "$LAB_DIR" || exit 1
 cli_suite_run_dir "$LAB_DIR" dnslab_stop "$DNS" || exit 1
 mkdir -p "$DNS" || exit 1
 BLACKHOLE_PID=
+# shellcheck disable=SC2034 # set and read by name (cli_suite_tls_server, cli_suite_stop_pid)
 XMPP_PID=
 stop_blackhole() { cli_suite_stop_pid BLACKHOLE_PID; }
 trap 'stop_blackhole; cli_suite_stop_pid XMPP_PID; dnslab_stop "$DNS"' EXIT

@@ -68,6 +68,7 @@ _weblab_check_dir "$LAB_DIR" || exit 1
 cli_suite_run_dir "$LAB_DIR" weblab_stop "$WEB" || exit 1
 mkdir -p "$WEB" || exit 1
 SLOW_PID=
+# shellcheck disable=SC2034 # set and read by name (cli_suite_tls_server, cli_suite_stop_pid)
 XMPP_PID=
 stop_slow() { cli_suite_stop_pid SLOW_PID; }
 trap 'stop_slow; cli_suite_stop_pid XMPP_PID; weblab_stop "$WEB"' EXIT
