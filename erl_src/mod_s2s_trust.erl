@@ -63,6 +63,9 @@
 
 -type outcome() :: accepted | refused | audited | exempted.
 
+%% Modules whose options are options of mod_s2s_trust.
+-define(OPTION_MODULES, [mod_s2s_trust_dane, mod_s2s_trust_posh, mod_s2s_trust_survey]).
+
 %%%===================================================================
 %%% gen_mod
 %%%===================================================================
@@ -79,6 +82,8 @@ start(Host, Opts) ->
     [ejabberd_hooks:add(Hook, Host, Mod, Hook, ?HOOK_SEQ) || {Hook, Mod} <- ?HOOKS],
     ok = mod_s2s_trust_learn:init_table(),
     ok = mod_s2s_trust_learn:start(),
+    ok = mod_s2s_trust_survey:init_table(),
+    ok = mod_s2s_trust_survey:start(),   % s2s_trust_survey (docs/survey.md)
     %% The bundle is derived from the table; rewrite it so that it matches
     %% what Mnesia holds after a restart or a copy from another node.
     ok = mod_s2s_trust_learn:write_pem(),
@@ -100,6 +105,7 @@ stop(Host) ->
         false ->
             mod_s2s_trust_compat:unregister_commands(mod_s2s_trust_commands:commands()),
             mod_s2s_trust_learn:stop(),
+            mod_s2s_trust_survey:stop(),
             mod_s2s_trust_crl:stop(),
             mod_s2s_trust_violators:stop(),   % before the throttle: it logs
             mod_s2s_trust_throttle:stop();
@@ -163,10 +169,10 @@ mod_opt_type(db_type) ->
     econf:db_type(?MODULE);
 mod_opt_type(metrics_allow) ->
     econf:list(econf:ip_mask());
-mod_opt_type(Opt) ->   % DANE's and POSH's options are their modules' own
-    case lists:keymember(Opt, 1, mod_s2s_trust_dane:mod_options()) of
-        true -> mod_s2s_trust_dane:mod_opt_type(Opt);
-        false -> mod_s2s_trust_posh:mod_opt_type(Opt)
+mod_opt_type(Opt) ->   % DANE's, POSH's and the survey's options are their modules' own
+    case [M || M <- ?OPTION_MODULES, lists:keymember(Opt, 1, M:mod_options())] of
+        [M | _] -> M:mod_opt_type(Opt);
+        [] -> mod_s2s_trust_posh:mod_opt_type(Opt)   % function_clause: econf's unknown option
     end.
 
 %% db_type is mnesia unless set: not the global default_db, because an
@@ -181,7 +187,7 @@ mod_options(_Host) ->
      {crl_refresh, true}, {crl_refresh_interval, 10800}, {crl_fetch_timeout, 15000},
      {crl_max_size, 10485760}, {crl_missing, warn}, {max_violators, 100000},
      {metrics_allow, [{{127, 0, 0, 0}, 8}, {{0, 0, 0, 0, 0, 0, 0, 1}, 128}]}]
-        ++ mod_s2s_trust_dane:mod_options() ++ mod_s2s_trust_posh:mod_options().
+        ++ lists:append([M:mod_options() || M <- ?OPTION_MODULES]).
 
 mod_doc() ->
     #{desc =>
@@ -260,7 +266,7 @@ mod_doc() ->
               desc => "Networks allowed to read the metrics page (request_handlers: "
                       "{\"/metrics\": mod_s2s_trust_metrics}, docs/metrics.md); the lists of "
                       "all vhosts together. Default: 127.0.0.0/8 and ::1/128."}}]
-          ++ mod_s2s_trust_dane:mod_doc_opts() ++ mod_s2s_trust_posh:mod_doc_opts(),
+          ++ lists:append([M:mod_doc_opts() || M <- ?OPTION_MODULES]),
       example =>
           ["modules:",
            "  mod_s2s_dialback: {}",

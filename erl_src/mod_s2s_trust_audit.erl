@@ -29,6 +29,9 @@
 %% a file edited since the build is not in use until a reload.
 -define(STALE_DAYS, 30).
 -define(DAY, 86400).
+%% Debian's CA bundle (ca-certificates), what libcurl uses when posh_cafile
+%% is default.
+-define(SYSTEM_BUNDLE, "/etc/ssl/certs/ca-certificates.crt").
 
 -type status() :: pass | warn | fail.
 -type result() :: #{check := atom(), status := status(), text := binary(), fix := binary()}.
@@ -68,7 +71,10 @@ snapshot(Host) ->
                            mode => gen_mod:get_module_opt(Host, mod_s2s_trust, mode),
                            exempt => gen_mod:get_module_opt(Host, mod_s2s_trust, exempt),
                            dane => gen_mod:get_module_opt(Host, mod_s2s_trust, dane),
-                           dane_resolver => mod_s2s_trust_dane:has_resolver(Host)};
+                           dane_resolver => mod_s2s_trust_dane:has_resolver(Host),
+                           posh => gen_mod:get_module_opt(Host, mod_s2s_trust, posh),
+                           posh_cafile => posh_cafile(Host),
+                           posh_resolve => gen_mod:get_module_opt(Host, mod_s2s_trust, posh_resolve)};
                  false -> #{loaded => false}
              end,
     #{host => Host,
@@ -80,7 +86,28 @@ snapshot(Host) ->
       certs => host_certs(Host, Store),
       store => store_info(Store),
       crls => crl_info(Host, Loaded),
-      storage => storage_info(Loaded)}.
+      storage => storage_info(Loaded),
+      accepted_by => accepted_by(Loaded)}.
+
+%% POSH fetches verify the web server against posh_cafile, or the system
+%% bundle: whether that file is readable now.
+posh_cafile(Host) ->
+    File = case gen_mod:get_module_opt(Host, mod_s2s_trust, posh_cafile) of
+               default -> ?SYSTEM_BUNDLE;
+               F -> F
+           end,
+    #{file => to_bin(File), readable => readable(File)}.
+
+readable(File) ->
+    case file:open(File, [read, raw, binary]) of
+        {ok, Fd} -> ok = file:close(Fd), true;
+        {error, _} -> false
+    end.
+
+%% What accepted the peers whose last verdict was an acceptance (node-wide:
+%% the last-verdict table is the node's).
+accepted_by(true) -> mod_s2s_trust_violators:accepted_by();
+accepted_by(false) -> undefined.
 
 %% Where the violators list is kept, and whether the SQL writer keeps up
 %% (docs/storage.md). Node-wide, reported on each host that runs the module.
@@ -244,7 +271,9 @@ checks(#{host := Host} = S) ->
        check_store(maps:get(store, S, undefined), Module, maps:get(now, S)),
        check_crls(maps:get(crls, S, undefined)),
        check_storage(maps:get(storage, S, undefined)),
-       check_dane(Module)]).
+       check_dane(Module),
+       check_posh(Module),
+       check_accepted_by(maps:get(accepted_by, S, undefined))]).
 
 enforcing(#{loaded := true, mode := enforce}) -> true;
 enforcing(_) -> false.
@@ -462,6 +491,38 @@ check_dane(#{loaded := true, dane := Policy}) ->
         "anchor needs the package dns-root-data">>);
 check_dane(_) ->
     [].
+
+%% POSH (docs/dane.md): off is PKIX alone; on needs a CA file to verify
+%% the web servers it fetches from. posh_resolve is for tests: set in
+%% production, it sends peers' POSH fetches to fixed addresses.
+check_posh(#{loaded := true, posh := off}) ->
+    r(posh, pass, <<"posh off: peers' POSH documents are not consulted (posh: on lets a hosting "
+                    "provider's certificate serve a domain that delegates to it, docs/dane.md)">>, <<>>);
+check_posh(#{loaded := true, posh := on, posh_cafile := #{readable := false, file := F}}) ->
+    r(posh, fail, [<<"posh on, but its CA file is not readable: ">>, F,
+                   <<"; every POSH fetch fails and POSH accepts no peer">>],
+      <<"set posh_cafile to a readable PEM file of CAs, or install ca-certificates">>);
+check_posh(#{loaded := true, posh := on, posh_resolve := [_ | _] = Rs}) ->
+    r(posh, warn, [<<"posh on, with posh_resolve set (">>, integer_to_binary(length(Rs)),
+                   <<" fixed address(es)): POSH fetches for those names skip DNS">>],
+      <<"remove posh_resolve outside tests">>);
+check_posh(#{loaded := true, posh := on, posh_cafile := #{file := F}}) ->
+    r(posh, pass, [<<"posh on, web servers verified against ">>, F], <<>>);
+check_posh(_) ->
+    [].
+
+%% An inventory, never a failure: how the peers last accepted were
+%% accepted. A pass: every authority here is one the pledge accepts.
+check_accepted_by(undefined) ->
+    [];
+check_accepted_by(Counts) when map_size(Counts) =:= 0 ->
+    r(accepted_by, pass, <<"no peer accepted yet">>, <<>>);
+check_accepted_by(Counts) ->
+    r(accepted_by, pass,
+      [<<"peers last accepted: ">>,
+       lists:join(<<", ">>, [[integer_to_binary(N), <<" by ">>, to_bin(A)]
+                            || {A, N} <- lists:keysort(1, maps:to_list(Counts))])],
+      <<>>).
 
 check_storage(undefined) ->
     [];

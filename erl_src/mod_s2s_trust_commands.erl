@@ -8,7 +8,7 @@
 
 -export([commands/0]).
 %% the commands
--export([violators/0, export/1, forget/1, reload_trust/0, check/1, learned/0]).
+-export([violators/0, export/1, forget/1, reload_trust/0, check/1, learned/0, survey_results/0]).
 %% called on every cluster node by reload_trust/0
 -export([reload_local/0]).
 
@@ -65,7 +65,20 @@ commands() ->
         desc = "Audit this server's s2s posture per virtual host (text or json)",
         module = mod_s2s_trust_audit, function = audit, args = [{format, binary}],
         args_example = [<<"text">>],
-        result = {audit, string}}].
+        result = {audit, string}},
+     #ejabberd_commands{
+        name = s2s_trust_survey, tags = [s2s], policy = admin,
+        desc = "Survey federation partners against the pledge, in the background "
+               "(connected, violators, or domains separated by commas; docs/survey.md)",
+        module = mod_s2s_trust_survey, function = survey, args = [{targets, binary}],
+        args_example = [<<"connected">>],
+        result = {res, restuple}},
+     #ejabberd_commands{
+        name = s2s_trust_survey_results, tags = [s2s], policy = admin,
+        desc = "The survey's results: domain, verdict, reason, when measured",
+        module = ?MODULE, function = survey_results, args = [],
+        result = {results, {list, {result, {tuple, [{domain, string}, {verdict, string},
+                                                    {reason, string}, {measured_at, string}]}}}}}].
 
 learned() ->
     [{mod_s2s_trust_format:text_escape(S), mod_s2s_trust_format:text_escape(D),
@@ -80,8 +93,15 @@ export(<<"markdown">>) ->
     mod_s2s_trust_format:markdown(mod_s2s_trust_violators:all());
 export(<<"json">>) ->
     mod_s2s_trust_format:json_export(mod_s2s_trust_violators:all());
+export(<<"survey">>) ->
+    mod_s2s_trust_survey_report:markdown(mod_s2s_trust_survey:results());
+export(<<"survey_json">>) ->
+    mod_s2s_trust_survey_report:json(mod_s2s_trust_survey:results());
 export(_) ->
-    <<"unknown format: use markdown or json">>.
+    <<"unknown format: use markdown, json, survey or survey_json">>.
+
+survey_results() ->
+    mod_s2s_trust_survey_report:rows(mod_s2s_trust_survey:results()).
 
 forget(Domain) ->
     case mod_s2s_trust_violators:forget(Domain) of

@@ -19,6 +19,18 @@
 %%% The lookup runs on the resolver's own threads (s2s_trust_dane); the
 %%% stream waits at most dane_timeout. libunbound's cache honours the
 %%% records' TTLs, so a peer's reconnections cost no new queries.
+%%%
+%%% DANE-TA and ejabberd's TLS layer: fast_tls hands us only the peer's
+%%% leaf, and a DANE-TA record names a CA certificate the peer sends in its
+%%% chain (RFC 7671 §5.2.2), which we never see. So when a leaf alone
+%%% matches none of a secure record set holding DANE-TA records, we ask the
+%%% peer's server (the SRV target and port the records are published for)
+%%% for the chain it sends, as mod_s2s_trust_learn does for intermediates,
+%%% and match again with it if its leaf is the very leaf we judge. The
+%%% probed chain needs no trust: the TLSA record (DNSSEC-signed) names the
+%%% anchor, and OpenSSL checks every signature from the leaf up. Chains
+%%% (and failures) are cached per target and leaf, an hour (failures five
+%%% minutes), so a peer's reconnections cost no probes.
 -module(mod_s2s_trust_dane).
 
 -export([start/2, stop/1, judge/4, has_resolver/1]).
@@ -30,6 +42,17 @@
 -include_lib("kernel/include/logger.hrl").
 
 -define(HOST_KEY(Host), {?MODULE, host, Host}).
+%% The chains DANE-TA peers' servers sent (mod_s2s_trust_ttl_cache).
+-define(CHAINS, mod_s2s_trust_dane_chains).
+-define(MAX_CHAINS, 10000).
+-define(CHAIN_TTL, 3600).
+-define(CHAIN_FAILURE_TTL, 300).
+%% Chain probes running at once, node-wide (mod_s2s_trust_slots: each holds
+%% a dirty I/O scheduler up to probe_timeout).
+-define(MAX_PROBES, 2).
+%% Addresses of a target tried per probe, and certificates kept of a chain.
+-define(MAX_ADDRESSES, 4).
+-define(MAX_CHAIN, 16).
 -define(RESOLVER_KEY(Conf, Anchor), {?MODULE, resolver, Conf, Anchor}).
 
 -type policy() :: off | opportunistic | require.
@@ -115,7 +138,9 @@ judge(Host, RServer, Chain, Judged) ->
             mod_s2s_trust_metrics:dane_lookup(result_of(Lookup)),
             Store = mod_s2s_trust_store:of_host(Host),
             Match = fun(Target, Records) ->
-                            s2s_trust_dane:verify(Store, RServer, Target, Chain, Records)
+                            Result = s2s_trust_dane:verify(Store, RServer, Target, Chain, Records),
+                            with_sent_chain(Result, Host, RServer, Target, port_of(Lookup, Target),
+                                            Chain, Records, Store)
                     end,
             decide(Policy, Lookup, Judged, Match)
     end.
@@ -140,6 +165,104 @@ lookup(Host, RServer) ->
                     Timeout = gen_mod:get_module_opt(Host, mod_s2s_trust, dane_timeout),
                     s2s_trust_dane:lookup(R, RServer, Timeout)
             end
+    end.
+
+%% A leaf alone that matched none of records holding DANE-TA ones: match
+%% again with the chain the peer's server sends (see the head).
+with_sent_chain({dane_mismatch, _, _} = Result, Host, RServer, Target, Port, [Leaf], Records, Store)
+  when is_integer(Port) ->
+    case lists:any(fun({Usage, _, _, _}) -> Usage =:= 2 end, Records) of
+        false ->
+            Result;
+        true ->
+            case sent_chain(Host, RServer, Target, Port, Leaf) of
+                {ok, [Leaf, _ | _] = Chain} ->
+                    case s2s_trust_dane:verify(Store, RServer, Target, Chain, Records) of
+                        {dane_ta, ok, Info} -> {dane_ta, ok, Info#{chain_from => peer_server}};
+                        _ -> Result
+                    end;
+                _ ->
+                    Result
+            end
+    end;
+with_sent_chain(Result, _Host, _RServer, _Target, _Port, _Chain, _Records, _Store) ->
+    Result.
+
+port_of(#{targets := Ts}, Target) ->
+    case [P || #{host := H, port := P} <- Ts, H =:= Target] of
+        [P | _] -> P;
+        [] -> undefined
+    end;
+port_of(_, _Target) ->
+    undefined.
+
+sent_chain(Host, RServer, Target, Port, Leaf) ->
+    Key = {Target, Port, crypto:hash(sha256, Leaf)},
+    Now = erlang:system_time(second),
+    case mod_s2s_trust_ttl_cache:get(?CHAINS, Key, Now) of
+        {ok, Cached} ->
+            Cached;
+        miss ->
+            case mod_s2s_trust_slots:run(dane_chain, ?MAX_PROBES,
+                                         fun() -> probe_chain(Host, RServer, Target, Port, Leaf) end) of
+                busy ->
+                    %% Our state, not the peer's: not cached.
+                    ?LOG_INFO("mod_s2s_trust: no chain probe for ~ts: ~b already running",
+                              [mod_s2s_trust:safe(RServer), ?MAX_PROBES]),
+                    {error, busy};
+                Probed ->
+                    cache_chain(Key, Probed, Now, Target, Port, RServer)
+            end
+    end.
+
+cache_chain(Key, Probed, Now, Target, Port, RServer) ->
+    TTL = case Probed of
+              {ok, _} ->
+                  ?CHAIN_TTL;
+              {error, Why} ->
+                  ?LOG_INFO("mod_s2s_trust: no chain from ~ts:~b for ~ts: ~ts",
+                            [mod_s2s_trust_format:text_escape(Target), Port,
+                             mod_s2s_trust:safe(RServer), Why]),
+                  ?CHAIN_FAILURE_TTL
+          end,
+    mod_s2s_trust_ttl_cache:put(?CHAINS, Key, Probed, Now + TTL, ?MAX_CHAINS),
+    Probed.
+
+%% The chain Target:Port sends when asked as RServer's server (STARTTLS:
+%% RFC 7673 records belong to the _xmpp-server SRV target), from the first
+%% address whose server sends our leaf; every failure ends as an error.
+probe_chain(Host, RServer, Target, Port, Leaf) ->
+    Timeout = gen_mod:get_module_opt(Host, mod_s2s_trust, probe_timeout),
+    ?LOG_INFO("mod_s2s_trust: probing ~ts:~b for the chain of ~ts (a DANE-TA record, and "
+              "ejabberd keeps only the leaf)",
+              [mod_s2s_trust_format:text_escape(Target), Port, mod_s2s_trust:safe(RServer)]),
+    %% One deadline for the whole probe, name resolution included: the
+    %% stream waits for it.
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    case [A || F <- [inet, inet6], A <- addresses(Target, F, Timeout)] of
+        [] -> {error, <<"the target has no address">>};
+        Addrs -> first_chain(lists:sublist(Addrs, ?MAX_ADDRESSES), RServer, Host, Port, Leaf, Deadline)
+    end.
+
+first_chain([], _RServer, _Host, _Port, _Leaf, _Deadline) ->
+    {error, <<"no address answered with the leaf judged">>};
+first_chain([Addr | Rest], RServer, Host, Port, Leaf, Deadline) ->
+    case Deadline - erlang:monotonic_time(millisecond) of
+        Left when Left < 100 ->
+            {error, <<"probe_timeout passed">>};
+        Left ->
+            try s2s_trust:probe(RServer, Host, Addr, Port, starttls, Left) of
+                {ok, [Leaf | _] = Chain, _Info} -> {ok, lists:sublist(Chain, ?MAX_CHAIN)};
+                _ -> first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
+            catch _:_ ->
+                    first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
+            end
+    end.
+
+addresses(Target, Family, Timeout) ->
+    case inet:gethostbyname(binary_to_list(Target), Family, Timeout) of
+        {ok, {hostent, _, _, _, _, As}} -> As;
+        {error, _} -> []
     end.
 
 result_of({error, Why}) -> Why;
@@ -182,14 +305,14 @@ decide(Policy, #{status := secure, targets := Targets}, {V, D} = Judged, Match) 
 %% that then failed says why; else records that match nothing refuse; else
 %% (no record OpenSSL can use) PKIX decides, or require refuses.
 pick(Policy, Results, {V, D}) ->
-    Accepted = [{H, O} || {H, {O, ok, _}} <- Results, lists:member(O, [dane_ee, dane_ta, pkix])],
+    Accepted = [{H, O, I} || {H, {O, ok, I}} <- Results, lists:member(O, [dane_ee, dane_ta, pkix])],
     Failed = [{H, R} || {H, {failed, R, _}} <- Results],
     Mismatched = [H || {H, {dane_mismatch, _, _}} <- Results],
     case {Accepted, Failed, Mismatched} of
-        {[{H, O} | _], _, _} ->
+        {[{H, O, I} | _], _, _} ->
             {ok, D#{authority => O, dane => secure, dane_target => H,
                     detail => <<"accepted by a DNSSEC-signed TLSA record (", (usage_text(O))/binary,
-                                ") of ", H/binary>>}};
+                                ") of ", H/binary, (chain_from_text(I))/binary>>}};
         {[], [{H, R} | _], _} ->
             {{error, R},
              D#{dane => secure, dane_target => H,
@@ -218,6 +341,11 @@ unavailable(opportunistic, _Why, {V, D}) ->
 
 pkix(ok, D) -> D#{authority => pkix};
 pkix(_, D) -> D.
+
+chain_from_text(#{chain_from := peer_server}) ->
+    <<", its anchor in the chain the peer's server sends (ejabberd's TLS layer keeps only the leaf)">>;
+chain_from_text(_) ->
+    <<>>.
 
 usage_text(dane_ee) -> <<"DANE-EE">>;
 usage_text(dane_ta) -> <<"DANE-TA">>;

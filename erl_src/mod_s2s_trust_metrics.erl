@@ -40,7 +40,7 @@
 %% fetches): ok, or s2s_trust_posh_result_error's name; another is other.
 -define(POSH_RESULTS, [ok, connect_failed, tls_failed, cert_untrusted, timeout, redirect, http_status,
                        too_large, failed, internal, bad_url, malformed, no_fingerprints_or_url,
-                       bad_expires, too_many_hops, other]).
+                       bad_expires, too_many_hops, busy, other]).
 %% CRL fetch results (mod_s2s_trust_crl_index:record/3).
 -define(CRL_RESULTS, [updated, unchanged, failed]).
 %% Upper bounds of the check-time histogram, in microseconds: a verdict

@@ -18,7 +18,8 @@
 %%% writes many rows a second.
 -module(mod_s2s_trust_mnesia).
 
--export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, forget/1,
+-export([init/0, record/6, note_verdict/6, all/0, count/0, lookup/1, last_verdict/1, accepted_by/0, accepted_since/1,
+         forget/1,
          forget_last/1, delete_unchanged/1, evict/2]).
 %% for EUnit
 -export([stale_recency/4]).
@@ -211,6 +212,24 @@ last_verdict(Domain) ->
         [#s2s_trust_last{verdict = V}] -> {ok, V};
         [] -> not_found
     end.
+
+%% The last-verdict table is bounded (max_violators rows), so one pass over
+%% the acceptances in it is bounded too.
+-spec accepted_by() -> #{atom() => pos_integer()}.
+accepted_by() ->
+    Ds = mnesia:dirty_select(s2s_trust_last,
+                             [{#s2s_trust_last{verdict = #{verdict => ok, details => '$1'}, _ = '_'},
+                               [], ['$1']}]),
+    lists:foldl(fun(D, Acc) ->
+                        A = case D of #{authority := X} when is_atom(X) -> X; _ -> pkix end,
+                        maps:update_with(A, fun(N) -> N + 1 end, 1, Acc)
+                end, #{}, Ds).
+
+-spec accepted_since(integer()) -> [binary()].
+accepted_since(Since) ->
+    mnesia:dirty_select(s2s_trust_last,
+                        [{#s2s_trust_last{domain = '$1', verdict = #{verdict => ok, at => '$2'}},
+                          [{'>=', '$2', Since}], ['$1']}]).
 
 -spec forget(binary()) -> ok | not_found.
 forget(Domain) ->

@@ -35,10 +35,12 @@
 %% pure, for EUnit
 -export([decide/4, curable/2, cache_ttl/2]).
 
--include_lib("kernel/include/logger.hrl").
 
 -define(TAB, mod_s2s_trust_posh_cache).
 -define(MAX_ENTRIES, 10000).
+%% POSH fetches running at once, node-wide (mod_s2s_trust_slots: each holds
+%% a dirty I/O scheduler up to posh_timeout; the VM has 10 by default).
+-define(MAX_FETCHES, 4).
 -define(MAX_TTL, 86400).
 -define(FAILURE_TTL, 300).
 -define(CURABLE, [name_mismatch, self_signed, unknown_issuer]).
@@ -101,10 +103,7 @@ mod_doc_opts() ->
 %% Forget every cached document (s2s_trust_reload, tests).
 -spec flush() -> ok.
 flush() ->
-    try ets:delete_all_objects(?TAB) of
-        true -> ok
-    catch error:badarg -> ok   % no table: nothing cached
-    end.
+    mod_s2s_trust_ttl_cache:flush(?TAB).
 
 %% Judged (PKIX, then DANE) of Chain for RServer, seen through the vhost's
 %% POSH policy.
@@ -205,36 +204,23 @@ cached_fetch(Host, Domain) ->
     Opts = fetch_opts(Host),
     Key = {Domain, Opts},
     Now = erlang:system_time(second),
-    Cached = try ets:lookup(?TAB, Key)
-             catch error:badarg -> []   % no table (module stopping): fetch, uncached
-             end,
-    case Cached of
-        [{_, Result, Until}] when Until > Now ->
+    case mod_s2s_trust_ttl_cache:get(?TAB, Key, Now) of
+        {ok, Result} ->
             Result;
-        _ ->
-            Result = s2s_trust_posh:fetch(Domain, Opts),
-            mod_s2s_trust_metrics:posh_fetch(case Result of
-                                                 {ok, _} -> ok;
-                                                 {error, Why, _} -> Why
-                                             end),
-            store(Key, Result, Now + cache_ttl(Result, ?FAILURE_TTL), Now),
-            Result
-    end.
-
-%% Full: drop what has expired; still full, drop one entry (any).
-store(Key, Result, Until, Now) ->
-    try
-        case ets:info(?TAB, size) >= ?MAX_ENTRIES of
-            true ->
-                _ = ets:select_delete(?TAB, [{{'_', '_', '$1'}, [{'=<', '$1', Now}], [true]}]),
-                case ets:info(?TAB, size) >= ?MAX_ENTRIES of
-                    true -> ets:delete(?TAB, ets:first(?TAB));
-                    false -> ok
-                end;
-            false ->
-                ok
-        end,
-        ets:insert(?TAB, {Key, Result, Until})
-    catch error:badarg ->
-            ?LOG_DEBUG("mod_s2s_trust: no POSH cache table; ~ts not cached", [element(1, Key)])
+        miss ->
+            case mod_s2s_trust_slots:run(posh, ?MAX_FETCHES, fun() -> s2s_trust_posh:fetch(Domain, Opts) end) of
+                busy ->
+                    %% Our state, not the peer's: not cached.
+                    mod_s2s_trust_metrics:posh_fetch(busy),
+                    {error, busy, <<"not fetched: ", (integer_to_binary(?MAX_FETCHES))/binary,
+                                    " POSH fetches already running">>};
+                Result ->
+                    mod_s2s_trust_metrics:posh_fetch(case Result of
+                                                         {ok, _} -> ok;
+                                                         {error, Why, _} -> Why
+                                                     end),
+                    mod_s2s_trust_ttl_cache:put(?TAB, Key, Result,
+                                                Now + cache_ttl(Result, ?FAILURE_TTL), ?MAX_ENTRIES),
+                    Result
+            end
     end.

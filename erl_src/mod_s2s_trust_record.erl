@@ -1,7 +1,9 @@
 %%% mod_s2s_trust_record - what a verdict leaves behind: the last-verdict
 %%% table and the violators list (mod_s2s_trust_violators), the web admin's
-%%% counters, the WARNING line (throttled per domain, direction, reason and
-%%% source) and the JSON line of log_file. Recording never decides: a
+%%% counters, the WARNING line of a refusal (throttled per domain, direction,
+%%% reason and source), the INFO line of an acceptance naming what accepted
+%%% the peer (pkix, dane_ee, dane_ta or posh; throttled per domain,
+%%% direction and authority) and the JSON line of log_file. Recording never decides: a
 %%% failure here is logged and the verdict stands.
 -module(mod_s2s_trust_record).
 
@@ -28,11 +30,18 @@ note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
     Now = erlang:system_time(second),
     Reason = case Verdict of ok -> ok; {error, R} -> R end,
     mod_s2s_trust_metrics:verdict(Dir, Outcome, Reason),   % never raises
-    Record = record_details(Details),
+    Record = with_authority(Reason, record_details(Details)),
     mod_s2s_trust_violators:note_verdict(RServer, Dir, Reason, Outcome, Record, Now),
     case Reason of
         ok ->
-            ok;
+            Authority = maps:get(authority, Record),
+            case mod_s2s_trust_throttle:allow({RServer, Dir, ok, Authority}, Now, ?LOG_INTERVAL) of
+                {true, Held} ->
+                    ?LOG_INFO("mod_s2s_trust: accepted ~tsbound s2s stream of ~ts by ~ts~ts",
+                              [Dir, mod_s2s_trust:safe(RServer), Authority, held_text(Held)]);
+                false ->
+                    ok
+            end;
         _ ->
             ok = mod_s2s_trust_violators:record(RServer, Dir, Reason, Outcome, Record, Now),
             %% One throttle per source: ejabberd's own refusal of a peer
@@ -49,6 +58,12 @@ note_(Dir, _Host, RServer, Verdict, Outcome, Details) ->
                     ok
             end
     end.
+
+%% An acceptance always names its authority: the DANE and POSH judgements
+%% set theirs (dane_ee, dane_ta, posh, or pkix when DNSSEC-signed records
+%% constrained a PKIX chain); without them, PKIX alone accepted.
+with_authority(ok, Record) -> maps:merge(#{authority => pkix}, Record);
+with_authority(_Reason, Record) -> Record.
 
 held_text(0) -> <<>>;
 held_text(N) -> io_lib:format("; ~b more since the last report, not logged", [N]).

@@ -33,6 +33,14 @@ start() ->
                                 %% The POSH document cache (mod_s2s_trust_posh).
                                 ets:new(mod_s2s_trust_posh_cache,
                                         [named_table, public, set, {read_concurrency, true}]),
+                                %% The chains DANE-TA peers' servers send
+                                %% (mod_s2s_trust_dane).
+                                ets:new(mod_s2s_trust_dane_chains,
+                                        [named_table, public, set, {read_concurrency, true}]),
+                                %% The slots of blocking network work
+                                %% (mod_s2s_trust_slots).
+                                ets:new(mod_s2s_trust_slots,
+                                        [named_table, public, set, {write_concurrency, true}]),
                                 Parent ! {?TAB, ready},
                                 receive stop -> ok end
                         end),

@@ -13,7 +13,7 @@
 -module(mod_s2s_trust_violators).
 
 -export([init/2, stop/0, backend/0, record/6, note_verdict/6, all/0, count/0, size/0, lookup/1,
-         last_verdict/1, forget/1, evicted/0, evicted/2]).
+         last_verdict/1, accepted_by/0, accepted_since/1, forget/1, evicted/0, evicted/2]).
 %% pure, for the backends and EUnit
 -export([merge/7, combine/2]).
 
@@ -123,6 +123,17 @@ lookup(Domain) ->
         mnesia -> mod_s2s_trust_mnesia:lookup(Domain);
         {sql, Host} -> mod_s2s_trust_sql:lookup(Host, Domain)
     end.
+
+%% What accepted the domains whose last verdict is an acceptance:
+%% authority (pkix, dane_ee, dane_ta, posh) -> domains.
+-spec accepted_by() -> #{atom() => pos_integer()}.
+accepted_by() ->
+    mod_s2s_trust_mnesia:accepted_by().
+
+%% The domains whose last verdict is an acceptance at or after Since.
+-spec accepted_since(integer()) -> [binary()].
+accepted_since(Since) ->
+    mod_s2s_trust_mnesia:accepted_since(Since).
 
 -spec last_verdict(binary()) -> {ok, map()} | not_found.
 last_verdict(Domain) ->

@@ -200,7 +200,27 @@ page(Scope, Opts) ->
      el(<<"h2">>, [], [txt(<<"Counters">>)]),
      counters_table(counters()),
      el(<<"h2">>, [], [txt(<<"Violators">>)])
-     | violators_table(mod_s2s_trust_violators:all(), Opts)] ++ scope_note(Scope).
+     | violators_table(mod_s2s_trust_violators:all(), Opts)]
+        ++ [el(<<"h2">>, [], [txt(<<"Survey of federation partners">>)]),
+            survey_table(mod_s2s_trust_survey:status(), mod_s2s_trust_survey:results())]
+        ++ scope_note(Scope).
+
+%% ---- survey (docs/survey.md) ----------------------------------------------------
+
+-spec survey_table({binary() | none, non_neg_integer()}, [map()]) -> tuple().
+survey_table({Running, Queued}, Results) ->
+    Status = case Running of
+                 none -> io_lib:format("idle, ~b queued", [Queued]);
+                 D -> [<<"surveying ">>, D, io_lib:format(", ~b queued", [Queued])]
+             end,
+    Rows = [el(<<"tr">>, [{<<"class">>, <<"s2s-trust-surveyed">>}, {<<"data-verdict">>, V}],
+               [td(D), td(V), td(R), td(T)])
+            || {D, V, R, T} <- mod_s2s_trust_survey_report:rows(Results)],
+    el(<<"div">>, [{<<"id">>, <<"s2s-trust-survey">>}],
+       [el(<<"p">>, [{<<"id">>, <<"s2s-trust-survey-status">>}],
+           [txt(iolist_to_binary(["ejabberdctl s2s_trust_survey connected|violators|DOMAIN,... "
+                                  "queues a survey; ", Status]))]),
+        table([<<"domain">>, <<"verdict">>, <<"reason">>, <<"measured">>], Rows)]).
 
 scope_note(global) -> [];
 scope_note(_Host) ->
@@ -391,6 +411,18 @@ reason_words(undefined) -> <<"-">>;
 reason_words(ok) -> <<"the certificate validates">>;
 reason_words(no_trust_store) -> <<"no trust store was loaded">>;
 reason_words(internal_error) -> <<"internal error in the trust check">>;
+%% The module's own verdicts (docs/verdicts.md), which the engine's list
+%% does not hold.
+reason_words(dane_mismatch) ->
+    <<"the chain matches none of the peer's DNSSEC-signed TLSA records">>;
+reason_words(dnssec_bogus) ->
+    <<"DNSSEC validation of the peer's SRV or TLSA answer failed: its DNS is forged or broken">>;
+reason_words(dane_required) ->
+    <<"DANE is required, and the peer has no secure, usable TLSA records">>;
+reason_words(dane_unavailable) ->
+    <<"DANE is required, and the TLSA lookup got no answer">>;
+reason_words(posh_mismatch) ->
+    <<"the certificate matches none of the fingerprints of the peer's POSH document">>;
 reason_words(R) ->
     try s2s_trust:format_reason(R)
     catch _:_ -> to_bin(R)

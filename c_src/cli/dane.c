@@ -19,23 +19,22 @@
 
 #include "cli/chain_file.h"
 #include "cli/cli.h"
+#include "cli/dane_posh.h"
+#include "cli/dane_posh_out.h"
 #include "cli/out.h"
 #include "core/s2s_trust_dane.h"
 #include "core/s2s_trust_verdict.h"
 #include "net/s2s_trust_dnssec.h"
 
-#define TIMEOUT_MS_DEFAULT 5000 /* the module's dane_timeout default */
-
 typedef struct {
-    const char *domain, *unbound_conf, *trust_anchor, *chain, *config;
-    unsigned long timeout; /* ms: the lookup's deadline, all of it */
+    const char *domain, *chain, *config;
+    cli_dane_opts_t dns;
     int json;
 } dane_opts_t;
 
-/* What --chain gave, per target and overall. */
+/* What --chain gave, per target (the match) and overall. */
 typedef struct {
-    int have[S2S_TRUST_DANE_MAX_TARGETS];
-    s2s_trust_dane_result_t res[S2S_TRUST_DANE_MAX_TARGETS];
+    cli_dane_match_t m;
     const char *overall; /* "accepted", "refused", "insecure", "secure", "error" */
     const char *by;      /* outcome or verdict name that decided */
     const char *target;  /* the target that decided, or NULL */
@@ -50,23 +49,24 @@ static int parse_options(int argc, char **argv, dane_opts_t *o)
         { "json", no_argument, NULL, 'j' },               { "help", no_argument, NULL, 'h' },
         { "timeout", required_argument, NULL, 't' },      { NULL, 0, NULL, 0 }
     };
+    unsigned long ms;
     char *end;
     int opt;
 
     memset(o, 0, sizeof *o);
-    o->timeout = TIMEOUT_MS_DEFAULT;
+    o->dns.timeout_ms = CLI_DANE_TIMEOUT_MS_DEFAULT;
     while ((opt = getopt_long(argc, argv, "u:a:c:C:jt:h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'u': o->unbound_conf = optarg; break;
-        case 'a': o->trust_anchor = optarg; break;
+        case 'u': o->dns.unbound_conf = optarg; break;
+        case 'a': o->dns.trust_anchor = optarg; break;
         case 'c': o->chain = optarg; break;
         case 'C': o->config = optarg; break;
         case 'j': o->json = 1; break;
         case 't':
-            o->timeout = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end != '\0' || o->timeout == 0 ||
-                o->timeout > S2S_TRUST_DNSSEC_MAX_DEADLINE_MS)
+            ms = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' || ms == 0 || ms > S2S_TRUST_DNSSEC_MAX_DEADLINE_MS)
                 return cli_usage("--timeout: milliseconds, 1 to 600000");
+            o->dns.timeout_ms = (unsigned)ms;
             break;
         case 'h': return cli_help();
         default: return cli_usage(NULL);
@@ -78,11 +78,6 @@ static int parse_options(int argc, char **argv, dane_opts_t *o)
     return CLI_GO_ON;
 }
 
-static int has_records(const s2s_trust_dane_target_t *t)
-{
-    return t->status == S2S_TRUST_DNSSEC_SECURE && t->n_records > 0;
-}
-
 static void decide(const char *overall, const char *by, const char *target, int status, decision_t *d)
 {
     d->overall = overall;
@@ -91,41 +86,18 @@ static void decide(const char *overall, const char *by, const char *target, int 
     d->status = status;
 }
 
-/* Match the chain against every target's records, then decide (top of file).
- * 0, or -1 when memory runs out. */
+/* Match the chain against every target's records (dane_posh.h), then
+ * decide (top of file). 0, or -1 when memory runs out. */
 static int match_chain(const s2s_trust_store_t *store, const dane_opts_t *o, const s2s_trust_dane_lookup_t *l,
                        const cli_chain_file_t *c, decision_t *d)
 {
-    const s2s_trust_dane_result_t *first_usable = NULL;
-    const char *first_target = NULL;
     s2s_trust_dane_result_t pkix;
 
-    for (size_t i = 0; l->status == S2S_TRUST_DNSSEC_SECURE && i < l->n_targets; i++) {
-        const s2s_trust_dane_target_t *t = &l->targets[i];
-        s2s_trust_dane_outcome_t oc;
-
-        if (!has_records(t))
-            continue;
-        if (s2s_trust_dane_verify(store, o->domain, strlen(o->domain), l->srv_found ? t->host : NULL, c->der, c->n,
-                                  t->records, t->n_records, &d->res[i]) != 0)
-            return -1;
-        d->have[i] = 1;
-        oc = d->res[i].outcome;
-        if (d->overall == NULL &&
-            (oc == S2S_TRUST_DANE_EE || oc == S2S_TRUST_DANE_TA || oc == S2S_TRUST_DANE_PKIX))
-            decide("accepted", s2s_trust_dane_outcome_name(oc), t->host, EXIT_TRUSTED, d);
-        if (first_usable == NULL && d->res[i].usable > 0) {
-            first_usable = &d->res[i];
-            first_target = t->host;
-        }
-    }
-    if (d->overall != NULL)
-        return 0;
-    if (first_usable != NULL) {
-        decide("refused",
-               first_usable->outcome == S2S_TRUST_DANE_MISMATCH ? "dane_mismatch"
-                                                                 : s2s_trust_verdict_name(first_usable->verdict),
-               first_target, EXIT_REFUSED, d);
+    if (cli_dane_match(store, o->domain, l, -1, c->der, c->n, &d->m) != 0)
+        return -1;
+    if (d->m.said != CLI_DANE_NO_RECORDS) {
+        decide(d->m.said == CLI_DANE_ACCEPTED ? "accepted" : "refused", d->m.by, d->m.target,
+               d->m.said == CLI_DANE_ACCEPTED ? EXIT_TRUSTED : EXIT_REFUSED, d);
         return 0;
     }
     /* No usable record anywhere (or an insecure answer): PKIX alone. */
@@ -149,25 +121,6 @@ static void decide_lookup(const s2s_trust_dane_lookup_t *l, decision_t *d)
     }
 }
 
-static void put_hex(FILE *out, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%02x", p[i]);
-}
-
-/* A target as the resolver gives it: a host name, or the escaped bytes of
- * an SRV target that is none (s2s_trust_dns_rdata.h), printable either
- * way; escaped again only if that ever stops being true. */
-static void put_host(const char *h)
-{
-    for (const char *p = h; *p; p++)
-        if (*p < 0x20 || *p > 0x7e) {
-            cli_put_text_str(stdout, h);
-            return;
-        }
-    fputs(h, stdout);
-}
-
 static void print_text(const dane_opts_t *o, const s2s_trust_dane_lookup_t *l, const decision_t *d)
 {
     fputs("domain: ", stdout);
@@ -179,28 +132,11 @@ static void print_text(const dane_opts_t *o, const s2s_trust_dane_lookup_t *l, c
         fputc(')', stdout);
     }
     printf("\nsrv: %s\n", l->srv_found ? "secure records" : l->n_targets > 0 ? "none, _5269._tcp.DOMAIN" : "-");
-    for (size_t i = 0; i < l->n_targets; i++) {
-        const s2s_trust_dane_target_t *t = &l->targets[i];
-        fputs("target: ", stdout);
-        put_host(t->host);
-        printf(" port %u tlsa %s, %zu record(s)\n", t->port, s2s_trust_dnssec_status_name(t->status), t->n_records);
-        for (size_t k = 0; k < t->n_records; k++) {
-            printf("  tlsa: %u %u %u ", t->records[k].usage, t->records[k].selector, t->records[k].mtype);
-            put_hex(stdout, t->records[k].data, t->records[k].len);
-            fputc('\n', stdout);
-        }
-        if (d->have[i]) {
-            const s2s_trust_dane_result_t *r = &d->res[i];
-            printf("  match: %s (usable %d", s2s_trust_dane_outcome_name(r->outcome), r->usable);
-            if (r->match_depth >= 0)
-                printf(", usage %u at depth %d", r->match_usage, r->match_depth);
-            printf("), verdict %s\n", s2s_trust_verdict_name(r->verdict));
-        }
-    }
+    cli_dane_targets_text("", l, &d->m);
     printf("overall: %s by %s", d->overall, d->by);
     if (d->target != NULL) {
         fputs(" (", stdout);
-        put_host(d->target);
+        cli_put_target(stdout, d->target);
         fputc(')', stdout);
     }
     fputc('\n', stdout);
@@ -216,33 +152,7 @@ static void print_json(const dane_opts_t *o, const s2s_trust_dane_lookup_t *l, c
     cli_json_str(stdout, "why", l->why[0] ? l->why : NULL, &first);
     cli_json_bool(stdout, "srv_found", l->srv_found, &first);
     cli_json_key(stdout, "targets", &first);
-    fputc('[', stdout);
-    for (size_t i = 0; i < l->n_targets; i++) {
-        const s2s_trust_dane_target_t *t = &l->targets[i];
-        int tf = 1;
-        fputs(i ? ",{" : "{", stdout);
-        cli_json_str(stdout, "host", t->host, &tf);
-        cli_json_key(stdout, "port", &tf);
-        printf("%u", t->port);
-        cli_json_str(stdout, "tlsa", s2s_trust_dnssec_status_name(t->status), &tf);
-        cli_json_key(stdout, "records", &tf);
-        fputc('[', stdout);
-        for (size_t k = 0; k < t->n_records; k++) {
-            printf("%s{\"usage\":%u,\"selector\":%u,\"mtype\":%u,\"data\":\"", k ? "," : "", t->records[k].usage,
-                   t->records[k].selector, t->records[k].mtype);
-            put_hex(stdout, t->records[k].data, t->records[k].len);
-            fputs("\"}", stdout);
-        }
-        fputc(']', stdout);
-        if (d->have[i]) {
-            const s2s_trust_dane_result_t *r = &d->res[i];
-            printf(",\"match\":{\"outcome\":\"%s\",\"verdict\":\"%s\",\"usable\":%d,\"depth\":%d,\"usage\":%u}",
-                   s2s_trust_dane_outcome_name(r->outcome), s2s_trust_verdict_name(r->verdict), r->usable,
-                   r->match_depth, r->match_usage);
-        }
-        fputc('}', stdout);
-    }
-    fputc(']', stdout);
+    cli_dane_targets_json(l, &d->m);
     cli_json_str(stdout, "overall", d->overall, &first);
     cli_json_str(stdout, "by", d->by, &first);
     cli_json_str(stdout, "decided_by_target", d->target, &first);
@@ -268,14 +178,10 @@ int cli_cmd_dane(int argc, char **argv)
     if (status == CLI_GO_ON && o.chain != NULL &&
         (cli_chain_file_read(o.chain, &chain) != 0 || cli_load_store(o.config, NULL, &store) != 0))
         status = EXIT_USAGE;
-    if (status == CLI_GO_ON && (res = s2s_trust_dnssec_new(o.unbound_conf, o.trust_anchor, 1, 0, err, sizeof err)) == NULL) {
-        fputs("s2s-trust: ", stderr);
-        cli_put_text_str(stderr, err);
-        fputc('\n', stderr);
+    if (status == CLI_GO_ON && (res = cli_dane_resolver(&o.dns, err, sizeof err)) == NULL)
         status = EXIT_USAGE;
-    }
     if (status == CLI_GO_ON &&
-        s2s_trust_dnssec_lookup(res, o.domain, strlen(o.domain), 5269, (unsigned)o.timeout, l) != 0) {
+        s2s_trust_dnssec_lookup(res, o.domain, strlen(o.domain), 5269, o.dns.timeout_ms, l) != 0) {
         fprintf(stderr, "s2s-trust: out of memory\n");
         status = EXIT_USAGE;
     }

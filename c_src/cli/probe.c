@@ -2,19 +2,23 @@
  * probe.c - `s2s-trust probe DOMAIN`, the command's flow: read the options,
  * find where a federating server would connect (or --connect), try each
  * place until one yields the chain the server sends, verify it with the
- * same core as `check`, and hand everything to the report (probe_report.h),
- * which tells the operator what to fix.
+ * same core as `check`, look up what the domain publishes for it (its TLSA
+ * records for the target probed, its POSH document: dane_posh.h, unless
+ * --no-dane / --no-posh), and hand everything to the report
+ * (probe_report.h), which tells the operator what to fix.
  */
 #include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
 
 #include "cli/cli.h"
+#include "cli/dane_posh.h"
 #include "cli/out.h"
 #include "cli/probe_chain.h"
 #include "cli/probe_report.h"
@@ -29,6 +33,7 @@ typedef struct {
     int direct, json;
     unsigned long timeout;
     char norm[S2S_TRUST_DOMAIN_MAX + 1], from_norm[S2S_TRUST_DOMAIN_MAX + 1];
+    cli_vouch_opts_t v; /* its --resolve entries also serve --connect */
 } probe_opts_t;
 
 /* CLI_GO_ON, or the exit status after printing the usage (or the help). */
@@ -38,12 +43,14 @@ static int parse_options(int argc, char **argv, probe_opts_t *o)
         { "connect", required_argument, NULL, 'c' }, { "direct-tls", no_argument, NULL, 'd' },
         { "from", required_argument, NULL, 'f' },    { "config", required_argument, NULL, 'C' },
         { "json", no_argument, NULL, 'j' },          { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 }
+        { "help", no_argument, NULL, 'h' },          { "no-dane", no_argument, NULL, CLI_OPT_NO_DANE },
+        { "no-posh", no_argument, NULL, CLI_OPT_NO_POSH }, CLI_VOUCH_LONG_OPTIONS, { NULL, 0, NULL, 0 }
     };
-    int opt;
+    int opt, st;
 
     memset(o, 0, sizeof *o);
     o->timeout = S2S_TRUST_PROBE_TOTAL_MS_DEFAULT;
+    cli_vouch_opts_init(&o->v);
     while ((opt = getopt_long(argc, argv, "c:df:C:jt:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': o->connect_to = optarg; break;
@@ -59,7 +66,9 @@ static int parse_options(int argc, char **argv, probe_opts_t *o)
             break;
         }
         case 'h': return cli_help();
-        default: return cli_usage(NULL);
+        default:
+            if ((st = cli_vouch_option(opt, optarg, &o->v)) != CLI_GO_ON)
+                return st;
         }
     }
     if (optind != argc - 1)
@@ -73,10 +82,38 @@ static int parse_options(int argc, char **argv, probe_opts_t *o)
     return CLI_GO_ON;
 }
 
-/* "HOST:PORT", "[V6]:PORT" or "HOST" (port 5269) -> candidates. */
-static int connect_candidates(const char *arg, int direct, s2s_trust_candidate_t *out, size_t max, size_t *count)
+/* The ADDR of a --resolve HOST:PORT:ADDR for host and port (curl's form,
+ * [V6] allowed) into addr, or 0 when none names them. */
+static int resolve_override(const s2s_trust_posh_fetch_opts_t *map, const char *host, unsigned long port, char *addr,
+                            size_t cap)
 {
-    char host[256];
+    for (size_t i = 0; i < map->n_resolve; i++) {
+        const char *e = map->resolve[i], *c1 = strchr(e, ':'), *a;
+        size_t hl = (size_t)(c1 - e), al;
+
+        if (hl != strlen(host) || strncasecmp(e, host, hl) != 0 || strtoul(c1 + 1, NULL, 10) != port)
+            continue;
+        a = strchr(c1 + 1, ':') + 1;
+        al = strlen(a);
+        if (a[0] == '[' && al > 2 && a[al - 1] == ']') {
+            a++;
+            al -= 2;
+        }
+        if (al >= cap)
+            return 0;
+        memcpy(addr, a, al);
+        addr[al] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or "HOST" (port 5269) -> candidates; HOST may
+ * be mapped to an address by --resolve, and stays the target named. */
+static int connect_candidates(const char *arg, int direct, const s2s_trust_posh_fetch_opts_t *map,
+                              s2s_trust_candidate_t *out, size_t max, size_t *count)
+{
+    char host[256], addr[256];
     const char *colon;
     unsigned long port = 5269;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -108,7 +145,9 @@ static int connect_candidates(const char *arg, int direct, s2s_trust_candidate_t
         if (colon[1] == '\0' || *end != '\0' || port == 0 || port > 65535)
             return -1;
     }
-    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (!resolve_override(map, host, port, addr, sizeof addr))
+        memcpy(addr, host, sizeof addr);
+    rc = getaddrinfo(addr, NULL, &hints, &res);
     if (rc != 0) {
         fprintf(stderr, "s2s-trust: --connect ");
         cli_put_text_str(stderr, host);
@@ -135,7 +174,7 @@ static int connect_candidates(const char *arg, int direct, s2s_trust_candidate_t
 static int find_candidates(const probe_opts_t *o, s2s_trust_resolution_t *res, int *resolved)
 {
     if (o->connect_to != NULL) {
-        int rc = connect_candidates(o->connect_to, o->direct, res->items, S2S_TRUST_RESOLVE_MAX, &res->count);
+        int rc = connect_candidates(o->connect_to, o->direct, &o->v.fetch, res->items, S2S_TRUST_RESOLVE_MAX, &res->count);
         if (rc == -1)
             return cli_usage("--connect: HOST:PORT, [IPv6]:PORT or HOST");
         return rc != 0 ? EXIT_USAGE : CLI_GO_ON;
@@ -184,20 +223,33 @@ static const attempt_t *run_attempts(const probe_opts_t *o, const s2s_trust_reso
     return NULL;
 }
 
-/* Verify the captured chain (if any), read its certificates, print the
- * report; the exit status. */
-static int verify_and_report(const s2s_trust_store_t *store, int json, const report_t *found)
+/* What the domain publishes and what it says of the captured chain, for
+ * the target probed. 0, or -1 when memory runs out. */
+static int vouch(const s2s_trust_store_t *store, s2s_trust_dnssec_t *resolver, const probe_opts_t *o,
+                 const report_t *r, s2s_trust_verdict_t pkix, cli_found_t *f, cli_judged_t *j)
+{
+    cli_vouch_find(resolver, &o->v.dns, &o->v.fetch, o->norm, f);
+    return cli_vouch_judge(store, o->norm, f, r->used->where.srv.target, r->used->where.srv.port, r->pr->chain,
+                           r->pr->chain_count, pkix, j);
+}
+
+/* Verify the captured chain (if any), read its certificates, judge it by
+ * what the domain publishes, print the report; the exit status. */
+static int verify_and_report(const s2s_trust_store_t *store, s2s_trust_dnssec_t *resolver, const probe_opts_t *o,
+                             const report_t *found, cli_found_t *f)
 {
     report_t r = *found;
     const s2s_trust_probe_result_t *pr = r.pr;
     s2s_trust_details_t d;
     cert_info_t certs[S2S_TRUST_PROBE_MAX_CHAIN];
+    cli_judged_t j;
     shape_t shape;
     int status;
 
     memset(certs, 0, sizeof certs);
     if (r.used != NULL) {
-        if (s2s_trust_verify_chain(store, r.norm, strlen(r.norm), pr->chain, pr->chain_count, &d) < 0) {
+        if (s2s_trust_verify_chain(store, r.norm, strlen(r.norm), pr->chain, pr->chain_count, &d) < 0 ||
+            vouch(store, resolver, o, &r, d.verdict, f, &j) != 0) {
             fprintf(stderr, "s2s-trust: out of memory\n");
             return EXIT_USAGE;
         }
@@ -207,12 +259,14 @@ static int verify_and_report(const s2s_trust_store_t *store, int json, const rep
         r.certs = certs;
         r.shape = &shape;
         r.d = &d;
+        r.found = f;
+        r.judged = &j;
     }
-    if (json)
+    if (o->json)
         probe_print_json(&r);
     else
         probe_print_text(&r);
-    status = r.d == NULL ? EXIT_NO_CHAIN : r.d->verdict == S2S_TRUST_OK ? EXIT_TRUSTED : EXIT_REFUSED;
+    status = r.d == NULL ? EXIT_NO_CHAIN : j.accepted ? EXIT_TRUSTED : EXIT_REFUSED;
     for (size_t i = 0; i < pr->chain_count && r.d != NULL; i++)
         probe_cert_info_free(&certs[i]);
     if (r.d != NULL)
@@ -224,16 +278,19 @@ int cli_cmd_probe(int argc, char **argv)
 {
     probe_opts_t o;
     s2s_trust_store_t *store = NULL;
+    s2s_trust_dnssec_t *resolver = NULL;
     s2s_trust_resolution_t *res = calloc(1, sizeof *res);
     attempt_t *attempts = calloc(S2S_TRUST_RESOLVE_MAX, sizeof *attempts);
+    cli_found_t *found = calloc(1, sizeof *found);
     s2s_trust_probe_result_t pr;
     report_t rep = { 0 };
     int status;
 
     memset(&pr, 0, sizeof pr);
-    if (res == NULL || attempts == NULL) {
+    if (res == NULL || attempts == NULL || found == NULL) {
         free(res);
         free(attempts);
+        free(found);
         fprintf(stderr, "s2s-trust: out of memory\n");
         return EXIT_USAGE;
     }
@@ -241,6 +298,8 @@ int cli_cmd_probe(int argc, char **argv)
     /* The store first: a configuration error should not wait for the network. */
     if (status == CLI_GO_ON && cli_load_store(o.config, NULL, &store) != 0)
         status = EXIT_USAGE;
+    if (status == CLI_GO_ON)
+        status = cli_vouch_setup(&o.v, 0, o.norm, found, &resolver);
     if (status == CLI_GO_ON)
         status = find_candidates(&o, res, &rep.resolved);
     if (status == CLI_GO_ON) {
@@ -250,12 +309,16 @@ int cli_cmd_probe(int argc, char **argv)
         rep.attempts = attempts;
         rep.used = run_attempts(&o, res, attempts, &rep.attempt_count, &pr);
         rep.pr = &pr;
-        status = verify_and_report(store, o.json, &rep);
+        status = verify_and_report(store, resolver, &o, &rep, found);
     }
     s2s_trust_probe_result_free(&pr);
     s2s_trust_store_release(store);
+    s2s_trust_dnssec_free(resolver);
+    cli_found_clear(found);
+    cli_vouch_opts_free(&o.v);
     free(res);
     free(attempts);
+    free(found);
     ERR_clear_error();
     return status;
 }

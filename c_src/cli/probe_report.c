@@ -1,7 +1,7 @@
 /*
  * probe_report.c - printing what `s2s-trust probe` found (probe_report.h):
- * resolution, attempts, the connection, each certificate, the chain's shape
- * and the verdict, as text or as one JSON object.
+ * resolution, attempts, the connection, each certificate, the chain's shape,
+ * the verdict, and what DANE and POSH say, as text or as one JSON object.
  *
  * Everything printed that came from the peer (certificate fields, SRV
  * targets, stream errors) goes through cli_put_text / cli_put_json.
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/dane_posh_out.h"
 #include "cli/details.h"
 #include "cli/out.h"
 #include "core/s2s_trust_identity.h"
@@ -66,9 +67,19 @@ static void print_srv_text(const char *service, const char *domain, s2s_trust_sr
 
 /* ---- text ---------------------------------------------------------------- */
 
-/* "DOMAIN: ok", "DOMAIN: refused: REASON (detail)" or "DOMAIN: no chain: ..." */
+/* "DOMAIN: ok", "DOMAIN: refused: REASON (detail)" or "DOMAIN: no chain: ...";
+ * when DANE or POSH decided otherwise than PKIX, what decided and what
+ * PKIX said. */
 static void text_headline(const report_t *r)
 {
+    const cli_judged_t *j = r->judged;
+    const char *pkix = r->d ? s2s_trust_verdict_name(r->d->verdict) : NULL;
+
+    if (j != NULL && strcmp(j->by, j->accepted ? "pkix" : pkix) != 0) {
+        cli_put_text_str(stdout, r->domain);
+        printf(": %s%s (PKIX alone: %s)\n", j->accepted ? "ok by " : "refused: ", j->by, pkix);
+        return;
+    }
     cli_put_text_str(stdout, r->domain);
     if (r->d == NULL) {
         const attempt_t *last = r->attempt_count ? &r->attempts[r->attempt_count - 1] : NULL;
@@ -190,6 +201,7 @@ void probe_print_text(const report_t *r)
     for (size_t i = 0; i < r->pr->chain_count; i++)
         text_cert(i, &r->certs[i], r->pr->chain[i].len);
     text_verdict(r);
+    cli_vouch_text(r->found, r->judged);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -395,6 +407,7 @@ void probe_print_json(const report_t *r)
         json_tls(r->pr, &first);
         json_chain_as_sent(r, &first);
         json_verdict(r, &first);
+        cli_vouch_json(r->found, r->judged, &first);
     }
     fputs("}\n", stdout);
 }

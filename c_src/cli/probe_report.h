@@ -1,13 +1,14 @@
 /*
  * probe_report.h - what `s2s-trust probe` found, gathered for printing, and
  * the two ways to print it: text for the operator, one JSON object for a
- * program. Everything from the peer is escaped on the way out (out.h).
+ * program. The DANE and POSH section is dane_posh_out.h's. Everything from the peer is escaped on the way out (out.h).
  */
 #ifndef S2S_TRUST_CLI_PROBE_REPORT_H
 #define S2S_TRUST_CLI_PROBE_REPORT_H
 
 #include <stddef.h>
 
+#include "cli/dane_posh.h"
 #include "cli/probe_chain.h"
 #include "core/s2s_trust_verify.h"
 #include "net/s2s_trust_probe.h"
@@ -35,6 +36,8 @@ typedef struct {
     const cert_info_t *certs;
     const shape_t *shape;
     const s2s_trust_details_t *d; /* NULL without a chain */
+    const cli_found_t *found;     /* what the domain publishes; NULL without a chain */
+    const cli_judged_t *judged;   /* what that says of the chain, and the decision */
 } report_t;
 
 /* The report on stdout: text, or one JSON object on one line. */

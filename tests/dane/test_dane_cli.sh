@@ -21,6 +21,21 @@
 #                     queries run at once, one deadline; the answered one decides
 #   a bad --unbound-conf or trust anchor: one error line naming the file, nothing
 #                     from libunbound itself on stderr
+# `probe` (DANE beside PKIX, the records of the SRV target probed) against a
+# TLS server (openssl s_server, direct TLS as XEP-0368) on XMPP_ADDR
+# (127.0.0.130), one chain at a time; the probe connects to the SRV target
+# by name (--connect TARGET:PORT, mapped to XMPP_ADDR by --resolve), and the
+# trust store (--config) holds a lab "public" CA:
+#   a.dane.test self-signed + DANE-EE -> ok by dane_ee; the same through an
+#   address that is no target (every target's records tried); nosrv.dane.test
+#   (the fallback target, DOMAIN:5269); ta.dane.test private CA + DANE-TA ->
+#   ok by dane_ta; mm.dane.test PKIX-valid, TLSA of another key -> refused
+#   dane_mismatch; a.broken.test PKIX-valid, bogus -> refused dnssec_bogus;
+#   a.plain.test unsigned: PKIX-valid -> ok, self-signed -> refused; POSH on
+#   by default (no document to be had in the lab: failed, nothing changes);
+#   --no-dane; a bad --unbound-conf is exit 2 before any connection.
+# `check` with --tlsa (records given), --dane (looked up) on chain files:
+#   the same verdicts offline or through the lab; bad --tlsa, --tlsa with --dane.
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 # Run it under the lab lock, as `make test-dane` does:
@@ -28,7 +43,8 @@
 # Environment: S2S_TRUST_BIN (default: priv/bin
 # built now), LAB_DIR (default /tmp/s2s-lab-dane-cli; the lab is
 # LAB_DIR/dns), DNSLAB_ADDR (127.0.0.53), DNSLAB_PORT (5353), BLACKHOLE_ADDR
-# (127.0.0.55; the silent server, on DNSLAB_PORT).
+# (127.0.0.55; the silent server, on DNSLAB_PORT), XMPP_ADDR (127.0.0.130; the
+# TLS servers the probe connects to).
 # shellcheck disable=SC2016 # the eval'd strings of `check NAME eval '...'` expand when run
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +53,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 : "${DNSLAB_ADDR:=127.0.0.53}"
 : "${DNSLAB_PORT:=5353}"
 : "${BLACKHOLE_ADDR:=127.0.0.55}"
+: "${XMPP_ADDR:=127.0.0.130}"
 # shellcheck source=tests/dane/dnslab.sh
 source "$HERE/dnslab.sh"
 # shellcheck source=tests/e2e/testing.sh
@@ -52,8 +69,10 @@ _dnslab_check_dir "$LAB_DIR" || exit 1
 cli_suite_run_dir "$LAB_DIR" dnslab_stop "$DNS" || exit 1
 mkdir -p "$DNS" || exit 1
 BLACKHOLE_PID=
+# shellcheck disable=SC2034 # set and read by name (cli_suite_tls_server, cli_suite_stop_pid)
+XMPP_PID=
 stop_blackhole() { cli_suite_stop_pid BLACKHOLE_PID; }
-trap 'stop_blackhole; dnslab_stop "$DNS"' EXIT
+trap 'stop_blackhole; cli_suite_stop_pid XMPP_PID; dnslab_stop "$DNS"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -64,11 +83,17 @@ mkcert() { cli_suite_mkcert "$C" "$@"; }
 if ! { mkcert ee /CN=xmpp.a.dane.test DNS:a.dane.test &&
     mkcert other /CN=other.test DNS:other.test &&
     mkcert ca "/CN=Private DANE-TA CA" ca &&
-    mkcert leaf /CN=ta.dane.test DNS:ta.dane.test ca; }; then
+    mkcert leaf /CN=ta.dane.test DNS:ta.dane.test ca &&
+    mkcert pubca "/CN=Lab public CA" ca &&
+    mkcert mmpub /CN=mm.dane.test DNS:mm.dane.test pubca &&
+    mkcert plainpub /CN=a.plain.test DNS:a.plain.test pubca &&
+    mkcert brokenpub /CN=a.broken.test DNS:a.broken.test pubca; }; then
     echo "openssl failed"
     exit 1
 fi
 cat "$C/leaf.pem" "$C/ca.pem" >"$C/leaf-ca.pem"
+TRUST=$LAB_DIR/trust.conf
+printf 'ca_file = "%s";\n' "$C/pubca.pem" >"$TRUST"
 
 # ---- the lab ----------------------------------------------------------------------
 dnslab_zone "$DNS" dane.test signed &&
@@ -247,5 +272,129 @@ if [ "$RC" = 2 ]; then e2e_ok usage; else e2e_fail "usage (rc $RC)"; show; fi
 RC=$?
 if [ "$RC" = 2 ] && grep -q "trust anchor not readable" "$OUT"; then e2e_ok missing_trust_anchor
 else e2e_fail "missing_trust_anchor (rc $RC)"; show; fi
+
+# ---- probe: DANE beside PKIX, for the SRV target probed ------------------------
+# serve PORT NAME [CHAIN]: one TLS server on XMPP_ADDR:PORT presenting
+# C/NAME.pem (and CHAIN after it), the one before stopped.
+serve() { cli_suite_tls_server XMPP_PID "$LAB_DIR/xmpp.out" "$XMPP_ADDR:$1" "$C/$2.pem" "$C/$2.key" "${3:-}" || exit 1; }
+# probe DOMAIN TARGET:PORT [ARGS...]: probe DOMAIN at the SRV target
+# TARGET:PORT (mapped to XMPP_ADDR), the lab's resolver and the lab's
+# public CA; output as dane()'s.
+probe() {
+    local d=$1 tp=$2 t0
+    shift 2
+    t0=$(_dnslab_ms)
+    "$S2S_TRUST_BIN" probe "$d" --connect "$tp" --resolve "$tp:$XMPP_ADDR" --direct-tls --config "$TRUST" \
+        --unbound-conf "$CONF" --trust-anchor "$(dnslab_anchors "$DNS")" "$@" >"$OUT" 2>"$OUT.err"
+    RC=$?
+    MS=$(($(_dnslab_ms) - t0))
+}
+# json_ok NAME WANT_RC PY_ASSERTS: assertions over the JSON `d` of $OUT.
+json_ok() {
+    if python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+$3" "$OUT" 2>"$OUT.py" && [ "$RC" = "$2" ]; then e2e_ok "$1"; else e2e_fail "$1 (rc $RC)"; show; cat "$OUT.py"; fi
+}
+
+serve 5269 ee
+probe a.dane.test xmpp.a.dane.test:5269 --no-posh
+expect probe_dane_ee_self_signed 0 "a.dane.test: ok by dane_ee (PKIX alone: self_signed)" \
+    "  dane:        tlsa secure (looked up; dnssec secure; srv secure records)" \
+    "  dane probed: xmpp.a.dane.test:5269, one of the targets: its records decide" \
+    "  dane target: xmpp.a.dane.test port 5269 tlsa secure, 1 record(s)" "  dane   tlsa: $EE311" \
+    "  dane   match: dane_ee (usable 1, usage 3 at depth 0), verdict ok" \
+    "  accepted by: dane_ee" "  decision:    accepted by dane_ee (as mod_s2s_trust with dane: opportunistic, posh: off)"
+
+probe a.dane.test xmpp.a.dane.test:5269 --no-posh --json
+json_ok probe_json_dane_ee 0 'v=d["dane"]
+assert d["verdict"]=="self_signed" and not d["trusted"] and d["posh"] is None
+assert v["dnssec"]=="secure" and v["tlsa"]=="secure" and v["source"]=="dns" and v["says"]=="accepted" and v["by"]=="dane_ee"
+assert v["probed_target"]=={"host":"xmpp.a.dane.test","port":5269,"listed":True}, v["probed_target"]
+assert v["targets"][0]["match"]["outcome"]=="dane_ee" and v["decided_by_target"]=="xmpp.a.dane.test"
+assert d["accepted_by"]==["dane_ee"] and d["decision"]=={"accepted":True,"by":"dane_ee","dane_policy":"opportunistic","posh_policy":"off"}'
+
+# Through an address that is no SRV target: every target's records are tried.
+probe a.dane.test "$XMPP_ADDR:5269" --no-posh --json
+json_ok probe_not_a_target_tries_every_target 0 'v=d["dane"]
+assert v["probed_target"]["listed"] is False and v["by"]=="dane_ee" and d["decision"]["by"]=="dane_ee"'
+
+# POSH on (the default): the lab serves no document for a.dane.test, so it
+# cannot be had, and nothing changes.
+probe a.dane.test xmpp.a.dane.test:5269 --posh-timeout 3000 --json
+json_ok probe_posh_failed_changes_nothing 0 'p=d["posh"]
+assert p["state"] in ("failed","absent") and p["match"] is None and d["decision"]["by"]=="dane_ee" and d["decision"]["posh_policy"]=="on"'
+
+probe a.dane.test xmpp.a.dane.test:5269 --no-dane --no-posh
+expect probe_no_dane_pkix_alone 1 "a.dane.test: refused: self_signed" \
+    "  decision:    refused by self_signed (as mod_s2s_trust with dane: off, posh: off)"
+has "  dane:" && { e2e_fail "probe_no_dane_pkix_alone (a dane line)"; show; }
+
+probe nosrv.dane.test nosrv.dane.test:5269 --no-posh
+expect probe_no_srv_domain_target 0 "nosrv.dane.test: ok by dane_ee" \
+    "  dane probed: nosrv.dane.test:5269, one of the targets: its records decide"
+
+serve 5269 leaf "$C/ca.pem"
+probe ta.dane.test xmpp.ta.dane.test:5269 --no-posh
+expect probe_dane_ta_private_ca 0 "ta.dane.test: ok by dane_ta (PKIX alone: " \
+    "  dane   match: dane_ta (usable 1, usage 2 at depth 1), verdict ok" "  accepted by: dane_ta"
+
+serve 5270 mmpub
+probe mm.dane.test xmpp.mm.dane.test:5270 --no-posh
+expect probe_dane_mismatch_pkix_valid 1 "mm.dane.test: refused: dane_mismatch (PKIX alone: ok)" \
+    "  dane   match: dane_mismatch (usable 1), verdict untrusted" "  accepted by: pkix" \
+    "  decision:    refused by dane_mismatch"
+
+serve 5269 brokenpub
+probe a.broken.test xmpp.a.broken.test:5269 --no-posh
+expect probe_bogus_pkix_valid 1 "a.broken.test: refused: dnssec_bogus (PKIX alone: ok)" \
+    "  dane:        tlsa bogus (looked up; dnssec bogus: " "  decision:    refused by dnssec_bogus"
+
+serve 5269 plainpub
+probe a.plain.test xmpp.a.plain.test:5269 --no-posh
+expect probe_unsigned_zone_pkix_valid 0 "a.plain.test: ok" "  dane:        tlsa insecure (looked up; dnssec insecure" \
+    "  dane says:   nothing (no usable secure record): PKIX decides" "  decision:    accepted by pkix"
+serve 5269 ee
+probe a.plain.test xmpp.a.plain.test:5269 --no-posh
+expect probe_unsigned_zone_self_signed 1 "a.plain.test: refused: self_signed" "  decision:    refused by self_signed"
+
+"$S2S_TRUST_BIN" probe a.dane.test --connect "$XMPP_ADDR:5269" --direct-tls --unbound-conf /nonexistent/unbound.conf \
+    >"$OUT" 2>"$OUT.err"
+RC=$?
+if [ "$RC" = 2 ] && grep -q nonexistent/unbound.conf "$OUT.err" && ! grep -q attempt "$OUT"; then
+    e2e_ok probe_bad_unbound_conf_exit_2
+else e2e_fail "probe_bad_unbound_conf_exit_2 (rc $RC)"; show; fi
+cli_suite_stop_pid XMPP_PID
+
+# ---- check: chain files against given or looked-up records ---------------------
+# chk ARGS...: `check` with the lab's resolver and public CA.
+chk() {
+    "$S2S_TRUST_BIN" check --config "$TRUST" --unbound-conf "$CONF" --trust-anchor "$(dnslab_anchors "$DNS")" "$@" \
+        >"$OUT" 2>"$OUT.err"
+    RC=$?
+    MS=-
+}
+chk --domain a.dane.test --tlsa "$EE311" "$C/ee.pem"
+expect check_tlsa_given_dane_ee 0 "a.dane.test: ok by dane_ee (PKIX alone: self_signed)" \
+    "  dane:        tlsa secure (records given by --tlsa; dnssec secure)" "  dane target: a.dane.test port 5269 tlsa secure, 1 record(s)"
+chk --domain a.dane.test --tlsa "$OTHER311" --tlsa "$CA201" "$C/ee.pem"
+expect check_tlsa_given_mismatch 1 "a.dane.test: refused: dane_mismatch (PKIX alone: self_signed)"
+chk --domain a.dane.test --dane "$C/ee.pem"
+expect check_dane_looked_up 0 "a.dane.test: ok by dane_ee" "  dane target: xmpp.a.dane.test port 5269 tlsa secure, 1 record(s)"
+chk --domain ta.dane.test --dane "$C/leaf-ca.pem" "$C/ee.pem"
+expect check_dane_ta_two_chains 1 "leaf-ca.pem: ta.dane.test: ok by dane_ta" "ee.pem: ta.dane.test: refused: dane_mismatch"
+chk --domain mm.dane.test --dane "$C/mmpub.pem" --json
+json_ok check_json_dane_mismatch 1 'assert d["verdict"]=="ok" and d["trusted"] and d["dane"]["by"]=="dane_mismatch" and d["dane"]["probed_target"] is None
+assert d["accepted_by"]==["pkix"] and d["decision"]["accepted"] is False and d["decision"]["by"]=="dane_mismatch" and d["posh"] is None'
+chk --domain a.broken.test --dane "$C/brokenpub.pem"
+expect check_dane_bogus 1 "a.broken.test: refused: dnssec_bogus (PKIX alone: ok)"
+chk --domain a.plain.test --dane "$C/plainpub.pem"
+expect check_dane_unsigned_pkix 0 "a.plain.test: ok" "  dane:        tlsa insecure"
+chk --domain a.dane.test "$C/ee.pem"
+expect check_without_dane_unchanged 1 "a.dane.test: refused: self_signed (depth 0"
+has "  dane:" && { e2e_fail "check_without_dane_unchanged (a dane line)"; show; }
+chk --domain a.dane.test --tlsa "3 1 1 xyz" "$C/ee.pem"
+expect check_bad_tlsa_usage 2
+grep -q -- "--tlsa: " "$OUT.err" || { e2e_fail "check_bad_tlsa_usage (no reason)"; show; }
+chk --domain a.dane.test --tlsa "$EE311" --dane "$C/ee.pem"
+expect check_tlsa_and_dane_usage 2
 
 e2e_summary

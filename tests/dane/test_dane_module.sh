@@ -7,6 +7,10 @@
 #   r.dane.test  ejabberd + mod_s2s_trust, dane: require
 #   e.dane.test  Prosody, self-signed; secure SRV + DANE-EE 3 1 1 matching
 #   n.dane.test  Prosody, self-signed; no SRV, DANE-EE at _5269._tcp.n.dane.test
+#   t.dane.test  Prosody, a chain from a private CA (the PKI's inter2, under
+#                the untrusted root2) it sends whole; secure SRV + DANE-TA
+#                2 0 1 of that CA. ejabberd hands the module only the leaf,
+#                so the module asks t's server for its chain.
 #   m.dane.test  Prosody, valid chain from the test CA; secure TLSA of another key
 #   p.plain.test Prosody, self-signed, in an unsigned zone
 #   x.broken.test Prosody, valid chain from the test CA, in a zone whose
@@ -34,20 +38,23 @@ E2E_LOGS=(a)
 
 declare -A IP=([a]=127.0.0.110 [r]=127.0.0.111 [e]=127.0.0.112 [n]=127.0.0.113
                [m]=127.0.0.114 [p]=127.0.0.115 [x]=127.0.0.116 [s]=127.0.0.117 [s2]=127.0.0.118
-               [q]=127.0.0.119)
+               [q]=127.0.0.119 [t]=127.0.0.151)
 declare -A DOM=([a]=a.dane.test [r]=r.dane.test [e]=e.dane.test [n]=n.dane.test
-                [m]=m.dane.test [p]=p.plain.test [x]=x.broken.test)
+                [m]=m.dane.test [p]=p.plain.test [x]=x.broken.test [t]=t.dane.test)
 DNS=$LAB_DIR/dns
 
 lab_init || exit 1
 trap 'dnslab_stop "$DNS"; lab_teardown' EXIT
 for k in "${!DOM[@]}"; do lab_add_host "${DOM[$k]}" "${IP[$k]}" || exit 1; done
+# t's SRV target, for the VM's resolver (the module probes it for t's chain).
+lab_add_host xmpp.t.dane.test "${IP[t]}" || exit 1
 
 # ---- certificates ----------------------------------------------------------------
 lab_issue_leaf a a.dane.test >/dev/null
 lab_issue_leaf r r.dane.test >/dev/null
 lab_issue_leaf e e.dane.test selfsigned >/dev/null
 lab_issue_leaf n n.dane.test selfsigned >/dev/null
+lab_issue_leaf t t.dane.test issuer=inter2 >/dev/null
 lab_issue_leaf m m.dane.test >/dev/null
 lab_issue_leaf p p.plain.test selfsigned >/dev/null
 lab_issue_leaf x x.broken.test >/dev/null
@@ -63,13 +70,14 @@ tlsa() { dnslab_tlsa_rdata 3 1 1 "$(lab_cert "$1" cert)"; }
 # ---- the zones -------------------------------------------------------------------
 mkdir -p "$DNS"
 dnslab_zone "$DNS" dane.test signed || exit 1
-for k in a r e m; do
+for k in a r e m t; do
     dnslab_record "$DNS" dane.test "_xmpp-server._tcp.$k 60 IN SRV 0 5 5269 xmpp.$k.dane.test."
     dnslab_record "$DNS" dane.test "xmpp.$k 60 IN A ${IP[$k]}"
 done
 for k in a r e; do
     dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.$k 60 IN TLSA $(tlsa "$k")"
 done
+dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.t 60 IN TLSA $(dnslab_tlsa_rdata 2 0 1 "$LAB_DIR/pki/inter2.pem")"
 # m's chain is PKIX-valid, but the record it publishes is e's key.
 dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.m 60 IN TLSA $(tlsa e)"
 # n: no SRV; the record sits under the domain itself.
@@ -104,16 +112,20 @@ lab_ejabberd_start a a.dane.test "${IP[a]}" a starttls=required dialback=yes cod
     modules="$(module opportunistic)" nowait || exit 1
 lab_ejabberd_start r r.dane.test "${IP[r]}" r starttls=required dialback=yes code="$LAB_REPO" \
     modules="$(module require)" nowait || exit 1
-for k in e n m p x; do
+for k in e n m p x t; do
     lab_prosody_start "$k" "${DOM[$k]}" "${IP[$k]}" "$k" - secure_auth=false nowait || exit 1
 done
-lab_wait_ready a r e n m p x || exit 1
-for k in a r e n m p x; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1; done
+lab_wait_ready a r e n m p x t || exit 1
+for k in a r e n m p x t; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1; done
 
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
 listed() { lab_ctl "$1" s2s_trust_violators | grep -Eq "^${2//./\\.}[[:space:]]+$3"; }
 explains() { lab_ctl "$1" s2s_trust_check "$2" | grep -q -- "$3"; }
+# logged NAME REGEX: NAME's whole log (not only past the last mark) has a
+# line matching REGEX, within the lab's timeout.
+_logged_now() { grep -Eq -- "$2" "$LAB_DIR/$1/log/ejabberd.log"; }
+logged() { _lab_poll "$LAB_TIMEOUT" 0.1 _logged_now "$1" "$2"; }
 
 # ---- opportunistic ----------------------------------------------------------------
 lab_send u@e.dane.test u@a.dane.test "e to a"
@@ -122,7 +134,19 @@ lab_send u@a.dane.test u@e.dane.test "a to e"
 check "DANE-EE, self-signed: a -> e delivered" a e -- lab_wait_delivered u@e.dane.test "a to e"
 check "s2s_trust_check names DANE-EE and the SRV target" -- \
     explains a e.dane.test 'accepted by a DNSSEC-signed TLSA record (DANE-EE) of xmpp\.e\.dane\.test'
+check "the log names the authority: accepted e.dane.test by dane_ee" -- \
+    logged a 'mod_s2s_trust: accepted (in|out)bound s2s stream of e\.dane\.test by dane_ee'
 check "nothing recorded for e.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^e\.dane\.test"'
+
+lab_send u@t.dane.test u@a.dane.test "t to a"
+check "DANE-TA, private CA sent by the peer: t -> a delivered" a t -- lab_wait_delivered u@a.dane.test "t to a"
+check "the module asked t's server for its chain" -- \
+    logged a 'probing xmpp\.t\.dane\.test:5269 for the chain of t\.dane\.test'
+lab_send u@a.dane.test u@t.dane.test "a to t"
+check "DANE-TA, private CA sent by the peer: a -> t delivered" a t -- lab_wait_delivered u@t.dane.test "a to t"
+check "s2s_trust_check: DANE-TA, its anchor from the peer's server" -- \
+    explains a t.dane.test "TLSA record (DANE-TA) of xmpp\.t\.dane\.test, its anchor in the chain the peer"
+check "nothing recorded for t.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^t\.dane\.test"'
 
 lab_send u@n.dane.test u@a.dane.test "n to a"
 check "no SRV, DANE-EE under the domain: n -> a delivered" a n -- lab_wait_delivered u@a.dane.test "n to a"

@@ -18,6 +18,13 @@
 #                                 clientAuth
 #   cli_suite_stop_pid VAR        kills and reaps the background server whose
 #                                 pid is in $VAR, then empties VAR
+#   cli_suite_tls_server VAR LOG ADDR:PORT CERT KEY [CHAIN]
+#                                 stops the server in $VAR, then starts a TLS
+#                                 server (openssl s_server, TLS at once, as an
+#                                 XEP-0368 s2s port) on ADDR:PORT (127/8 only)
+#                                 presenting CERT (and CHAIN after it), its
+#                                 pid in VAR, its output in LOG; returns once
+#                                 it accepts (5 s at most, else 1)
 
 cli_suite_bin() {
     if [ -z "${S2S_TRUST_BIN:-}" ]; then
@@ -66,4 +73,22 @@ cli_suite_stop_pid() {
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     printf -v "$1" '%s' ''
+}
+
+cli_suite_tls_server() {
+    local var=$1 log=$2 where=$3 cert=$4 key=$5 chain=${6:-}
+    case $where in 127.*) ;; *) echo "TLS server address must be in 127/8: $where" >&2; return 1 ;; esac
+    cli_suite_stop_pid "$var"
+    local args=(-accept "$where" -cert "$cert" -key "$key" -www)
+    [ -n "$chain" ] && args+=(-cert_chain "$chain")
+    openssl s_server "${args[@]}" </dev/null >"$log" 2>&1 &
+    printf -v "$var" '%s' $!
+    for _ in $(seq 250); do
+        grep -q ACCEPT "$log" && return 0
+        kill -0 "${!var}" 2>/dev/null || break
+        sleep 0.02
+    done
+    echo "the TLS server on $where did not start:" >&2
+    cat "$log" >&2
+    return 1
 }

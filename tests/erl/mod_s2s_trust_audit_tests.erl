@@ -232,6 +232,25 @@ webadmin_detail_render_test() ->
     ?assertEqual(nomatch, binary:match(Html, <<"<img">>)),
     ?assertMatch({_, _}, binary:match(Html, <<"CN=&lt;img src=x onerror=alert(1)&gt;">>)).
 
+%% The module's own verdicts have words on the detail page, and an
+%% acceptance names its authority.
+webadmin_detail_words_test_() ->
+    Render = fun(Verdict, Details) ->
+                     Els = mod_s2s_trust_webadmin:detail(<<"p.test">>,
+                                                         {ok, #{domain => <<"p.test">>, direction => in,
+                                                                verdict => Verdict, outcome => refused,
+                                                                at => ?NOW, details => Details}},
+                                                         not_found),
+                     iolist_to_binary([fxml:element_to_binary(E) || E <- Els])
+             end,
+    Has = fun(Html, Part) -> binary:match(Html, Part) =/= nomatch end,
+    [?_assert(Has(Render(posh_mismatch, #{}), <<"matches none of the fingerprints of the peer&apos;s POSH">>)),
+     ?_assert(Has(Render(dane_mismatch, #{}), <<"matches none of the peer&apos;s DNSSEC-signed TLSA">>)),
+     ?_assert(Has(Render(dnssec_bogus, #{}), <<"forged or broken">>)),
+     ?_assert(Has(Render(dane_required, #{}), <<"no secure, usable TLSA">>)),
+     ?_assert(Has(Render(dane_unavailable, #{}), <<"got no answer">>)),
+     ?_assert(Has(Render(ok, #{authority => posh}), <<"<th>authority</th><td>posh</td>">>))].
+
 webadmin_query_test_() ->
     Q = fun(L) -> mod_s2s_trust_webadmin:parse_query(L) end,
     [?_assertEqual(#{sort => last_seen, reason => all, domain => undefined}, Q([])),
@@ -291,6 +310,36 @@ dane_test_() ->
      ?_assertEqual([warn], status_of(dane, M(#{dane => opportunistic, dane_resolver => false}))),
      ?_assertEqual([fail], status_of(dane, M(#{dane => require, dane_resolver => false}))),
      ?_assertEqual([], status_of(dane, G#{module => #{loaded => false}}))].
+
+%% POSH (docs/dane.md): on with an unreadable CA file accepts nobody
+%% (fail); posh_resolve outside tests is a warning.
+posh_test_() ->
+    G = good(),
+    M = fun(Extra) -> G#{module => maps:merge(#{loaded => true, mode => enforce, exempt => [],
+                                                posh_resolve => [],
+                                                posh_cafile => #{file => <<"/ca.pem">>, readable => true}},
+                                              Extra)} end,
+    [?_assertEqual([], status_of(posh, G)),
+     ?_assertEqual([pass], status_of(posh, M(#{posh => off}))),
+     ?_assertEqual([pass], status_of(posh, M(#{posh => on}))),
+     ?_assertMatch(#{text := <<"posh on, web servers verified against /ca.pem">>, fix := <<>>},
+                   one(posh, M(#{posh => on}))),
+     ?_assertEqual([fail], status_of(posh, M(#{posh => on, posh_cafile => #{file => <<"/x">>,
+                                                                             readable => false}}))),
+     %% off: the CA file does not matter
+     ?_assertEqual([pass], status_of(posh, M(#{posh => off, posh_cafile => #{file => <<"/x">>,
+                                                                              readable => false}}))),
+     ?_assertEqual([warn], status_of(posh, M(#{posh => on, posh_resolve => [<<"a:1:127.0.0.1">>]}))),
+     ?_assertEqual([], status_of(posh, G#{module => #{loaded => false}}))].
+
+%% What accepted the peers: an inventory, always a pass, sorted by authority.
+accepted_by_test_() ->
+    G = good(),
+    [?_assertEqual([], status_of(accepted_by, G)),
+     ?_assertMatch(#{status := pass, text := <<"no peer accepted yet">>},
+                   one(accepted_by, G#{accepted_by => #{}})),
+     ?_assertMatch(#{status := pass, text := <<"peers last accepted: 1 by dane_ee, 2 by pkix, 1 by posh">>},
+                   one(accepted_by, G#{accepted_by => #{pkix => 2, posh => 1, dane_ee => 1}}))].
 
 %% Where the violators list is kept (docs/storage.md): an SQL database that
 %% holds violations back, or a writer that dropped some, is reported.

@@ -67,6 +67,20 @@ decide_test_() ->
             end),
      ?_assertEqual(ok, verdict(?D:decide(require, One, pkix_bad(),
                                          match(#{<<"xmpp.a.test">> => {dane_ta, ok, #{}}})))),
+     %% a DANE-TA match through the chain the peer's server sent says so
+     ?_test(begin
+                {ok, D} = ?D:decide(opportunistic, One, pkix_bad(),
+                                    match(#{<<"xmpp.a.test">> =>
+                                                {dane_ta, ok, #{chain_from => peer_server}}})),
+                ?assertEqual(dane_ta, maps:get(authority, D)),
+                ?assertMatch({_, _}, binary:match(maps:get(detail, D),
+                                                  <<"its anchor in the chain the peer's server sends">>))
+            end),
+     ?_test(begin
+                {ok, D} = ?D:decide(opportunistic, One, pkix_bad(),
+                                    match(#{<<"xmpp.a.test">> => {dane_ta, ok, #{}}})),
+                ?assertEqual(nomatch, binary:match(maps:get(detail, D), <<"peer's server">>))
+            end),
      %% published records are enforced: a PKIX-valid chain matching none is refused
      ?_assertEqual({error, dane_mismatch},
                    verdict(?D:decide(opportunistic, One, pkix_ok(),

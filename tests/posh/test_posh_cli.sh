@@ -27,13 +27,23 @@
 #   slow.posh.test       SLOW_ADDR: a python3 socket that accepts and never
 #                        answers                               -> timeout (time printed)
 #   closed.posh.test     CLOSED_ADDR: nothing listens          -> connect_failed
+# `probe` (POSH beside PKIX; --no-dane: no DNSSEC here) against a TLS server
+# (openssl s_server, direct TLS as XEP-0368) on XMPP_ADDR:5269 presenting
+# the peer's self-signed leaf, or the web certificate (*.posh.test, from the
+# web CA, which --config then trusts):
+#   sha256 -> ok by posh; hop -> ok by posh through the delegation;
+#   nomatch -> refused posh_mismatch; missing -> POSH absent, refused
+#   self_signed; nomatch with a PKIX-valid chain -> ok by pkix (POSH never
+#   refuses what PKIX accepts); a bad --cafile is exit 2 before connecting.
+# `check --posh` on the peer's chain file: match, mismatch, absent (JSON).
 #
 # Output: "ok NAME" / "FAIL NAME" per case, then "N passed, N failed".
 # Run it under the lab lock, as the other lab suites:
 #   flock /tmp/s2s-lab.lock bash tests/posh/test_posh_cli.sh
 # Environment: S2S_TRUST_BIN (default: priv/bin, built now), LAB_DIR
 # (default /tmp/s2s-lab-posh-cli), WEB_ADDR (127.0.0.120), SLOW_ADDR
-# (127.0.0.121), CLOSED_ADDR (127.0.0.122), WEB_PORT (8443).
+# (127.0.0.121), CLOSED_ADDR (127.0.0.122), WEB_PORT (8443), XMPP_ADDR
+# (127.0.0.131; the TLS server the probe connects to).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
@@ -42,6 +52,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 : "${SLOW_ADDR:=127.0.0.121}"
 : "${CLOSED_ADDR:=127.0.0.122}"
 : "${WEB_PORT:=8443}"
+: "${XMPP_ADDR:=127.0.0.131}"
 # shellcheck source=tests/posh/weblab.sh
 source "$HERE/weblab.sh"
 # shellcheck source=tests/e2e/testing.sh
@@ -57,8 +68,10 @@ _weblab_check_dir "$LAB_DIR" || exit 1
 cli_suite_run_dir "$LAB_DIR" weblab_stop "$WEB" || exit 1
 mkdir -p "$WEB" || exit 1
 SLOW_PID=
+# shellcheck disable=SC2034 # set and read by name (cli_suite_tls_server, cli_suite_stop_pid)
+XMPP_PID=
 stop_slow() { cli_suite_stop_pid SLOW_PID; }
-trap 'stop_slow; weblab_stop "$WEB"' EXIT
+trap 'stop_slow; cli_suite_stop_pid XMPP_PID; weblab_stop "$WEB"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -261,5 +274,92 @@ expect timeout_zero_refused 2
 RC=$?
 if grep -q "not readable" "$OUT.err"; then expect missing_cafile 2
 else e2e_fail "missing_cafile (no reason)"; show; fi
+
+# ---- probe: POSH beside PKIX ----------------------------------------------------
+serve() { cli_suite_tls_server XMPP_PID "$LAB_DIR/xmpp.out" "$XMPP_ADDR:5269" "$C/$1.pem" "$C/$1.key" || exit 1; }
+# probe DOMAIN [ARGS...]: probe DOMAIN at XMPP_ADDR:5269, its POSH document
+# from the lab (as posh() fetches it); output as posh()'s.
+probe() {
+    local d=$1 t0
+    shift
+    t0=$(_weblab_ms)
+    "$S2S_TRUST_BIN" probe "$d" --connect "$XMPP_ADDR:5269" --direct-tls --no-dane --posh-port "$WEB_PORT" \
+        --cafile "$C/webca.pem" --resolve "$d:$WEB_PORT:$WEB_ADDR" --resolve "hosting.posh.test:$WEB_PORT:$WEB_ADDR" \
+        "$@" >"$OUT" 2>"$OUT.err"
+    RC=$?
+    MS=$(($(_weblab_ms) - t0))
+}
+# json_ok NAME WANT_RC PY_ASSERTS: assertions over the JSON `d` of $OUT.
+json_ok() {
+    if python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+$3" "$OUT" "$FP256" 2>"$OUT.py" && [ "$RC" = "$2" ]; then e2e_ok "$1"; else e2e_fail "$1 (rc $RC)"; show; cat "$OUT.py"; fi
+}
+
+serve peer
+probe sha256.posh.test
+expect probe_posh_match 0 "sha256.posh.test: ok by posh (PKIX alone: self_signed)" \
+    "  posh:        match (fingerprint 1, sha-256)" \
+    "  posh url: https://sha256.posh.test:$WEB_PORT/.well-known/posh/xmpp-server.json" "  posh status: ok" \
+    "  posh fingerprint: sha-256 $FP256 (" "  accepted by: posh" \
+    "  decision:    accepted by posh (as mod_s2s_trust with dane: off, posh: on)"
+has "  dane:" && { e2e_fail "probe_posh_match (a dane line with --no-dane)"; show; }
+
+probe sha256.posh.test --json
+json_ok probe_json_posh_match 0 'p=d["posh"]
+assert d["dane"] is None and d["verdict"]=="self_signed" and not d["trusted"]
+assert p["state"]=="match" and p["match"] is True and p["fingerprint"]==1 and p["status"]=="ok" and p["leaf_in_validity"]
+assert p["fingerprints"][0]["base64"]==sys.argv[2] and p["expires"]==86400 and p["http_code"]==200
+assert d["accepted_by"]==["posh"] and d["decision"]=={"accepted":True,"by":"posh","dane_policy":"off","posh_policy":"on"}'
+
+probe hop.posh.test
+expect probe_posh_delegated_match 0 "hop.posh.test: ok by posh" "  posh delegated: $U/hop.json" \
+    "  posh expires: 600 (domain document 3600)"
+
+probe nomatch.posh.test
+expect probe_posh_mismatch 1 "nomatch.posh.test: refused: posh_mismatch (PKIX alone: self_signed)" \
+    "  posh:        mismatch" "  posh fingerprint: sha-256 $OTHER256" "  accepted by: none" \
+    "  decision:    refused by posh_mismatch"
+
+probe missing.posh.test --json
+json_ok probe_posh_absent 1 'p=d["posh"]
+assert p["state"]=="absent" and p["status"]=="http_status" and p["http_code"]==404 and p["match"] is None
+assert d["accepted_by"]==[] and d["decision"]["by"]=="self_signed" and not d["decision"]["accepted"]'
+probe missing.posh.test
+expect probe_posh_absent_text 1 "missing.posh.test: refused: self_signed" "  posh:        absent" \
+    "  posh status: http_status (domain document: https://missing.posh.test:$WEB_PORT/.well-known/posh/xmpp-server.json: HTTP 404)"
+
+# A chain PKIX accepts stays accepted whatever the POSH document says.
+printf 'ca_file = "%s";\n' "$C/webca.pem" >"$LAB_DIR/trust.conf"
+serve web
+probe nomatch.posh.test --config "$LAB_DIR/trust.conf"
+expect probe_pkix_valid_posh_mismatch 0 "nomatch.posh.test: ok" "  posh:        mismatch" "  accepted by: pkix" \
+    "  decision:    accepted by pkix"
+serve peer
+
+probe sha256.posh.test --no-posh
+expect probe_no_posh 1 "sha256.posh.test: refused: self_signed" "  accepted by: none"
+has "  posh:" && { e2e_fail "probe_no_posh (a posh line)"; show; }
+
+"$S2S_TRUST_BIN" probe sha256.posh.test --connect "$XMPP_ADDR:5269" --direct-tls --no-dane --cafile /nonexistent.pem \
+    >"$OUT" 2>"$OUT.err"
+RC=$? MS=-
+if grep -q "not readable" "$OUT.err" && ! grep -q attempt "$OUT"; then expect probe_missing_cafile 2
+else e2e_fail "probe_missing_cafile (no reason, or it connected)"; show; fi
+cli_suite_stop_pid XMPP_PID
+
+# ---- check --posh: a chain file against the published document -----------------
+chk() { # DOMAIN [ARGS...]
+    local d=$1
+    shift
+    "$S2S_TRUST_BIN" check --domain "$d" --posh --posh-port "$WEB_PORT" --cafile "$C/webca.pem" \
+        --resolve "$d:$WEB_PORT:$WEB_ADDR" "$@" >"$OUT" 2>"$OUT.err"
+    RC=$? MS=-
+}
+chk sha256.posh.test "$C/peer.pem"
+expect check_posh_match 0 "sha256.posh.test: ok by posh (PKIX alone: self_signed)" "  posh:        match (fingerprint 1, sha-256)"
+chk nomatch.posh.test "$C/peer.pem"
+expect check_posh_mismatch 1 "nomatch.posh.test: refused: posh_mismatch (PKIX alone: self_signed)"
+chk missing.posh.test "$C/peer.pem" --json
+json_ok check_posh_absent_json 1 'assert d["posh"]["state"]=="absent" and d["dane"] is None and d["decision"]["by"]=="self_signed"'
 
 e2e_summary

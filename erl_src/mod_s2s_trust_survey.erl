@@ -1,0 +1,374 @@
+%%% mod_s2s_trust_survey - survey this server's own federation partners
+%%% against the pledge, in the background (docs/survey.md).
+%%%
+%%% `ejabberdctl s2s_trust_survey connected|violators|DOMAIN[,DOMAIN...]`
+%%% queues domains; one node-wide worker surveys them one at a time, each
+%%% by running `s2s-trust survey --json` (the CLI, on the same C core: the
+%%% same probe, self-test, DANE and POSH as an operator's survey) as an
+%%% OS process under a port, with the vhost's trust configuration, DANE
+%%% and POSH options. Results go to Mnesia (disc copies: a restart keeps
+%%% them) and show in `s2s_trust_export survey|survey_json`,
+%%% `s2s_trust_survey_results` and the WebAdmin page.
+%%%
+%%% Why a process and not a NIF: a survey of one domain takes seconds to a
+%%% minute of network work and threads of its own (the self-test's
+%%% dialback server); in its own OS process it can neither hold a
+%%% scheduler nor take the VM down, and the deadline is enforced by
+%%% killing it.
+%%%
+%%% Rate: one domain at a time, survey_interval apart, so a server
+%%% surveying its partners is never a burst against any of them. The queue
+%%% is bounded; a domain already queued or running is not queued twice.
+-module(mod_s2s_trust_survey).
+-behaviour(gen_server).
+
+-export([start/0, stop/0, init_table/0, survey/1, status/0, results/0]).
+%% mod_s2s_trust's options of the survey (its mod_opt_type/1, mod_options/1, mod_doc/0 ask here)
+-export([mod_opt_type/1, mod_options/0, mod_doc_opts/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
+%% pure, for EUnit
+-export([cli_args/2]).
+
+-include_lib("kernel/include/logger.hrl").
+-include("mod_s2s_trust.hrl").
+
+-define(SERVER, ?MODULE).
+-define(MAX_QUEUE, 1000).
+-define(MAX_RESULTS, 10000).
+%% Bytes read of one CLI answer; more is a failure.
+-define(MAX_OUTPUT, 4194304).
+%% How long past survey_timeout the CLI may take before it is killed (it
+%% stops itself at its --deadline).
+-define(KILL_GRACE, 10000).
+
+-record(s2s_trust_survey, {domain :: binary(), result :: map()}).
+
+mod_opt_type(survey_interval) ->
+    econf:int(0, 86400000);
+mod_opt_type(survey_timeout) ->
+    econf:int(5000, 600000);
+mod_opt_type(survey_from_zone) ->
+    econf:either(econf:enum([default]), econf:domain());
+mod_opt_type(survey_cli) ->
+    econf:either(econf:enum([default]), econf:file()).
+
+mod_options() ->
+    [{survey_interval, 10000}, {survey_timeout, 60000}, {survey_from_zone, default},
+     {survey_cli, default}].
+
+mod_doc_opts() ->
+    [{survey_interval,
+            #{value => "Milliseconds",
+              desc => "The pause between two surveyed domains of s2s_trust_survey "
+                      "(docs/survey.md). Default 10000."}},
+     {survey_timeout,
+            #{value => "Milliseconds",
+              desc => "The deadline of one domain's survey. Default 60000."}},
+     {survey_from_zone,
+            #{value => "default | Domain",
+              desc => "The survey's untrusted peers use a random label under this domain "
+                      "(one you control); default: s2s-trust-survey.invalid."}},
+     {survey_cli,
+            #{value => "default | Path",
+              desc => "The s2s-trust program; default: the one installed with the module."}}].
+
+%%%===================================================================
+%%% API
+%%%===================================================================
+
+%% Under ejabberd's module supervisor, as the learner: a crash restarts it
+%% and never takes a stream down.
+-spec start() -> ok.
+start() ->
+    Spec = #{id => ?SERVER, start => {gen_server, start_link, [{local, ?SERVER}, ?MODULE, [], []]},
+             restart => transient, shutdown => 5000, type => worker, modules => [?MODULE]},
+    case supervisor:start_child(ejabberd_gen_mod_sup, Spec) of
+        {ok, _} -> ok;
+        {error, {already_started, _}} -> ok;
+        {error, already_present} ->
+            _ = supervisor:restart_child(ejabberd_gen_mod_sup, ?SERVER),
+            ok
+    end.
+
+-spec stop() -> ok.
+stop() ->
+    _ = supervisor:terminate_child(ejabberd_gen_mod_sup, ?SERVER),
+    _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
+    ok.
+
+-spec init_table() -> ok | {error, term()}.
+init_table() ->
+    case ejabberd_mnesia:create(?MODULE, s2s_trust_survey,
+                                [{disc_copies, [node()]},
+                                 {attributes, record_info(fields, s2s_trust_survey)}]) of
+        {atomic, _} -> ok;
+        Other -> {error, Other}
+    end.
+
+%% The command: queue what Targets names; the answer says what happened.
+-spec survey(binary()) -> {ok, binary()} | {error, binary()}.
+survey(Targets) ->
+    case mod_s2s_trust_survey_report:parse_targets(Targets) of
+        {error, Why} ->
+            {error, Why};
+        What ->
+            Domains = [D || D <- domains(What), mod_s2s_trust_survey_report:valid_domain(D)],
+            try gen_server:call(?SERVER, {queue, Domains}, 10000) of
+                {Queued, Already, Full} ->
+                    {ok, iolist_to_binary(
+                           io_lib:format("~b domain(s) queued, ~b already queued or running, "
+                                         "~b not queued (queue full); results: ejabberdctl "
+                                         "s2s_trust_survey_results", [Queued, Already, Full]))}
+            catch exit:_ ->
+                    {error, <<"the survey worker is not running (is mod_s2s_trust loaded?)">>}
+            end
+    end.
+
+%% What the worker is doing: {Running | none, Queued}.
+-spec status() -> {binary() | none, non_neg_integer()}.
+status() ->
+    try gen_server:call(?SERVER, status, 5000)
+    catch exit:_ -> {none, 0}
+    end.
+
+-spec results() -> [mod_s2s_trust_survey_report:result()].
+results() ->
+    try [R || #s2s_trust_survey{result = R} <- mnesia:dirty_match_object(#s2s_trust_survey{_ = '_'})]
+    catch _:_ -> []   % no table (module not started on this node)
+    end.
+
+%% connected: the remote ends of our outgoing s2s connections, and the
+%% peers accepted inbound within the last hour; violators: the list.
+domains(connected) ->
+    Out = try [R || {_L, R} <- ejabberd_s2s:dirty_get_connections()]
+          catch _:_ -> []
+          end,
+    lists:usort(Out ++ mod_s2s_trust_violators:accepted_since(erlang:system_time(second) - 3600));
+domains(violators) ->
+    lists:usort([D || #s2s_trust_violation{domain = D} <- mod_s2s_trust_violators:all()]);
+domains({domains, Ds}) ->
+    Ds.
+
+%%%===================================================================
+%%% The CLI's command line (pure)
+%%%===================================================================
+
+%% The arguments for one domain under the options Opts (a map of the
+%% vhost's module options that matter).
+-spec cli_args(binary(), map()) -> [string()].
+cli_args(Domain, Opts) ->
+    Timeout = integer_to_list(maps:get(survey_timeout, Opts)),
+    ["survey", "--json", "--no-progress", "--jobs", "1", "--timeout", Timeout, "--deadline", Timeout]
+        ++ case maps:get(trust_config, Opts, default) of
+               default -> [];
+               Conf -> ["--config", str(Conf)]
+           end
+        ++ case maps:get(survey_from_zone, Opts, default) of
+               default -> [];
+               Zone -> ["--from-zone", str(Zone)]
+           end
+        ++ case maps:get(dane, Opts, off) of
+               off -> ["--no-dane"];
+               _ -> file_opt("--unbound-conf", maps:get(dnssec_config, Opts, default))
+                        ++ file_opt("--trust-anchor", maps:get(dnssec_trust_anchor, Opts, default))
+           end
+        ++ case maps:get(posh, Opts, off) of
+               off -> ["--no-posh"];
+               on -> file_opt("--posh-cafile", maps:get(posh_cafile, Opts, default))
+                         ++ lists:append([["--posh-resolve", str(R)] || R <- maps:get(posh_resolve, Opts, [])])
+                         ++ case maps:get(posh_port, Opts, 0) of
+                                0 -> [];
+                                P -> ["--posh-port", integer_to_list(P)]
+                            end
+           end
+        ++ [str(Domain)].   % an LDH name: it cannot start with '-'
+
+file_opt(_Flag, default) -> [];
+file_opt(Flag, Path) -> [Flag, str(Path)].
+
+str(B) when is_binary(B) -> binary_to_list(B);
+str(A) when is_atom(A) -> atom_to_list(A);
+str(L) when is_list(L) -> L.
+
+%%%===================================================================
+%%% The worker
+%%%===================================================================
+
+%% queue: domains waiting, in order; queued: the same as a set;
+%% running: #{domain, port, os_pid, buf, timer} or none; next_at: when
+%% the next domain may start (monotonic ms); waiting: a start_next timer
+%% is pending.
+init([]) ->
+    process_flag(trap_exit, true),
+    {ok, #{queue => queue:new(), queued => #{}, running => none, next_at => 0, waiting => false}}.
+
+handle_call({queue, Domains}, _From, #{queue := Q, queued := In, running := Run} = S) ->
+    Busy = case Run of #{domain := D} -> #{D => true}; none -> #{} end,
+    {Q1, In1, Added, Already, Full} =
+        lists:foldl(fun(D, {Qa, Ia, N, A, F}) ->
+                            case is_map_key(D, Ia) orelse is_map_key(D, Busy) of
+                                true -> {Qa, Ia, N, A + 1, F};
+                                false when map_size(Ia) >= ?MAX_QUEUE -> {Qa, Ia, N, A, F + 1};
+                                false -> {queue:in(D, Qa), Ia#{D => true}, N + 1, A, F}
+                            end
+                    end, {Q, In, 0, 0, 0}, Domains),
+    {reply, {Added, Already, Full}, next(S#{queue := Q1, queued := In1})};
+handle_call(status, _From, #{running := Run, queued := In} = S) ->
+    {reply, {case Run of #{domain := D} -> D; none -> none end, map_size(In)}, S};
+handle_call(_Other, _From, S) ->
+    {reply, {error, unknown_call}, S}.
+
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({Port, {data, Data}}, #{running := #{port := Port, buf := Buf} = Run} = S) ->
+    case byte_size(Buf) + byte_size(Data) > ?MAX_OUTPUT of
+        true -> {noreply, finish(S, {error, <<"the CLI's answer is over 4 MB">>})};
+        false -> {noreply, S#{running := Run#{buf := <<Buf/binary, Data/binary>>}}}
+    end;
+handle_info({Port, {exit_status, Status}}, #{running := #{port := Port, buf := Buf}} = S) ->
+    %% 0 keeps, 1 breaks, 3 undecided: each has a JSON answer; 2 and
+    %% others are the CLI's own failures.
+    Outcome = case lists:member(Status, [0, 1, 3]) of
+                  true -> decode(Buf);
+                  false -> {error, iolist_to_binary(io_lib:format("the CLI exited with status ~b", [Status]))}
+              end,
+    {noreply, finish(S, Outcome)};
+handle_info({survey_deadline, Port}, #{running := #{port := Port}} = S) ->
+    {noreply, finish(S, {error, <<"the CLI overran its deadline and was killed">>})};
+handle_info(start_next, S) ->
+    {noreply, next(S#{waiting := false})};
+handle_info({'EXIT', Port, _Why}, #{running := #{port := Port}} = S) ->
+    {noreply, finish(S, {error, <<"the CLI's port closed">>})};
+handle_info(_Msg, S) ->
+    {noreply, S}.
+
+terminate(_Reason, #{running := #{} = Run}) ->
+    kill(Run);
+terminate(_Reason, _S) ->
+    ok.
+
+code_change(_Old, S, _Extra) ->
+    {ok, S}.
+
+%% Start the next domain when nothing runs and the interval has passed.
+next(#{running := #{}} = S) ->
+    S;
+next(#{waiting := true} = S) ->
+    S;
+next(#{queue := Q, queued := In, next_at := At} = S) ->
+    Now = erlang:monotonic_time(millisecond),
+    case queue:out(Q) of
+        {empty, _} ->
+            S;
+        {{value, _}, _} when Now < At ->
+            erlang:send_after(At - Now, self(), start_next),
+            S#{waiting := true};
+        {{value, D}, Q1} ->
+            S1 = S#{queue := Q1, queued := maps:remove(D, In)},
+            case run(D) of
+                {ok, Run} -> S1#{running := Run};
+                {error, Why} -> next(store_failure(S1, D, Why))
+            end
+    end.
+
+run(Domain) ->
+    Host = mod_s2s_trust_record_host(),
+    Opts = maps:from_list([{K, gen_mod:get_module_opt(Host, mod_s2s_trust, K)}
+                           || K <- [survey_timeout, survey_from_zone, trust_config, dane, dnssec_config,
+                                    dnssec_trust_anchor, posh, posh_cafile, posh_resolve, posh_port]]),
+    case cli(gen_mod:get_module_opt(Host, mod_s2s_trust, survey_cli)) of
+        none ->
+            {error, <<"no s2s-trust program found (survey_cli)">>};
+        Bin ->
+            ?LOG_INFO("mod_s2s_trust: surveying ~ts", [mod_s2s_trust:safe(Domain)]),
+            try open_port({spawn_executable, Bin},
+                          [{args, cli_args(Domain, Opts)}, binary, exit_status, use_stdio, hide]) of
+                Port ->
+                    OsPid = case erlang:port_info(Port, os_pid) of {os_pid, P} -> P; _ -> undefined end,
+                    Timer = erlang:send_after(maps:get(survey_timeout, Opts) + ?KILL_GRACE, self(),
+                                              {survey_deadline, Port}),
+                    {ok, #{domain => Domain, port => Port, os_pid => OsPid, buf => <<>>, timer => Timer,
+                           started => erlang:system_time(second)}}
+            catch error:Why ->
+                    {error, iolist_to_binary(io_lib:format("cannot run ~ts: ~p", [Bin, Why]))}
+            end
+    end.
+
+%% The program: survey_cli, else the one beside the module's beams
+%% (a checkout, or the Debian package's app directory), else on the PATH.
+cli(default) ->
+    Beside = filename:join([filename:dirname(code:which(?MODULE)), "..", "priv", "bin", "s2s-trust"]),
+    case filelib:is_regular(Beside) of
+        true -> Beside;
+        false ->
+            case os:find_executable("s2s-trust") of
+                false -> none;
+                P -> P
+            end
+    end;
+cli(Path) ->
+    str(Path).
+
+mod_s2s_trust_record_host() ->
+    hd([H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)]).
+
+finish(#{running := #{domain := D, timer := T} = Run} = S, Outcome) ->
+    _ = erlang:cancel_timer(T),
+    kill(Run),
+    S1 = case Outcome of
+             {ok, [R | _]} -> store(S, R#{domain := D});
+             {ok, []} -> store_failure(S, D, <<"the CLI's answer holds no result for the domain">>);
+             {error, Why} -> store_failure(S, D, Why)
+         end,
+    Interval = gen_mod:get_module_opt(mod_s2s_trust_record_host(), mod_s2s_trust, survey_interval),
+    next(S1#{running := none, next_at := erlang:monotonic_time(millisecond) + Interval}).
+
+kill(#{port := Port, os_pid := OsPid}) ->
+    catch port_close(Port),
+    %% The CLI stops at its own --deadline; this is the backstop for one
+    %% that does not. A number only reaches the shell.
+    is_integer(OsPid) andalso os:cmd("kill -9 " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
+    ok.
+
+decode(Buf) ->
+    try json_decode(Buf) of
+        Term -> {ok, mod_s2s_trust_survey_report:results(Term)}
+    catch _:_ -> {error, <<"the CLI's answer is not JSON">>}
+    end.
+
+%% OTP 27+ has json; ejabberd before it depends on jiffy.
+json_decode(Buf) ->
+    case erlang:function_exported(json, decode, 1) orelse
+         (code:ensure_loaded(json) =:= {module, json} andalso erlang:function_exported(json, decode, 1)) of
+        true -> json:decode(Buf);
+        false -> jiffy:decode(Buf, [return_maps])
+    end.
+
+%% A domain the CLI could not survey at all is still a result: unreachable,
+%% with our reason, so the operator sees it was tried.
+store_failure(S, D, Why) ->
+    ?LOG_INFO("mod_s2s_trust: survey of ~ts failed: ~ts", [mod_s2s_trust:safe(D), Why]),
+    store(S, #{domain => D, verdict => unreachable, reason => <<"not surveyed: ", Why/binary>>,
+               measured_at => erlang:system_time(second), evidence => [], accepted => [], checks => #{}}).
+
+store(S, #{domain := D} = R) ->
+    mnesia:dirty_write(#s2s_trust_survey{domain = D, result = R}),
+    bound(),
+    ?LOG_INFO("mod_s2s_trust: survey of ~ts: ~ts (~ts)",
+              [mod_s2s_trust:safe(D), maps:get(verdict, R),
+               mod_s2s_trust_format:text_escape(maps:get(reason, R))]),
+    S.
+
+%% Past ?MAX_RESULTS, the oldest measurements go.
+bound() ->
+    case mnesia:table_info(s2s_trust_survey, size) > ?MAX_RESULTS of
+        false -> ok;
+        true ->
+            Old = lists:sort([{maps:get(measured_at, R, 0), D}
+                              || #s2s_trust_survey{domain = D, result = R}
+                                     <- mnesia:dirty_match_object(#s2s_trust_survey{_ = '_'})]),
+            N = mnesia:table_info(s2s_trust_survey, size) - ?MAX_RESULTS,
+            [mnesia:dirty_delete(s2s_trust_survey, D) || {_, D} <- lists:sublist(Old, N)],
+            ok
+    end.
