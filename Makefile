@@ -186,7 +186,7 @@ test-selftest: all pki
 # s2s-trust survey (docs/survey.md) against a lab of servers of known
 # posture (the module, stock ejabberd, hardened ejabberd, Prosody with
 # s2s_secure_auth true and false, an expired and an incomplete chain, one
-# down, one hanging) on 127.0.0.130-141; own LAB_DIR and distribution
+# down, one hanging) on 127.0.0.133-147; own LAB_DIR and distribution
 # ports, flocked.
 .PHONY: test-survey
 test-survey: all pki

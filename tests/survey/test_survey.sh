@@ -6,29 +6,29 @@
 #
 # Own addresses and distribution ports (LAB_DIST_BASE 27700), so it cannot
 # collide with the other lab suites:
-#   ke.test   127.0.0.130  ejabberd + mod_s2s_trust (enforce)       keeps
-#   kd.test   127.0.0.131  stock ejabberd, dialback loaded           accepts untrusted (dialback)
-#   kh.test   127.0.0.132  ejabberd hardened (STARTTLS required,
+#   ke.test   127.0.0.133  ejabberd + mod_s2s_trust (enforce)       keeps
+#   kd.test   127.0.0.134  stock ejabberd, dialback loaded           accepts untrusted (dialback)
+#   kh.test   127.0.0.135  ejabberd hardened (STARTTLS required,
 #                          no dialback)                              keeps
-#   kp.test   127.0.0.133  Prosody, s2s_secure_auth = true           keeps
-#   kq.test   127.0.0.134  Prosody, s2s_secure_auth = false          accepts untrusted (dialback)
-#   kx.test   127.0.0.135  Prosody (secure_auth true), its own
+#   kp.test   127.0.0.136  Prosody, s2s_secure_auth = true           keeps
+#   kq.test   127.0.0.137  Prosody, s2s_secure_auth = false          accepts untrusted (dialback)
+#   kx.test   127.0.0.138  Prosody (secure_auth true), its own
 #                          certificate expired                      own certificate fails
-#   ki.test   127.0.0.136  Prosody (secure_auth true), sends its
+#   ki.test   127.0.0.139  Prosody (secure_auth true), sends its
 #                          leaf without the intermediate            own certificate fails
-#   kn.test   127.0.0.137  nothing listens                           unreachable
-#   kt.test   127.0.0.138  accepts TCP, never answers (listener.py)  unreachable
-#   kc.test   127.0.0.139  accepts and closes, counting (listener.py) unreachable
-#   svf.test  127.0.0.140  the survey's own dialback listener: the name its
+#   kn.test   127.0.0.140  nothing listens                           unreachable
+#   kt.test   127.0.0.141  accepts TCP, never answers (listener.py)  unreachable
+#   kc.test   127.0.0.142  accepts and closes, counting (listener.py) unreachable
+#   svf.test  127.0.0.143  the survey's own dialback listener: the name its
 #                          untrusted peers use (in every server's hosts file)
-#   m001..m100.test  127.0.0.141  one Prosody hosting 100 domains (the
+#   m001..m100.test  127.0.0.144  one Prosody hosting 100 domains (the
 #                          100-domain run: 8 jobs, a printed deadline budget)
-#   nginx     127.0.0.142:8443  POSH documents (tests/posh/weblab.sh): kp.test's
+#   nginx     127.0.0.145:8443  POSH documents (tests/posh/weblab.sh): kp.test's
 #                          holds its leaf's fingerprint, ke.test's another's
-#   nsd       127.0.0.143:5353  DNSSEC (tests/dane/dnslab.sh): kp.test signed with
+#   nsd       127.0.0.146:5353  DNSSEC (tests/dane/dnslab.sh): kp.test signed with
 #                          a TLSA of its leaf, kh.test signed with another's,
 #                          ke.test unsigned
-#   DNS       127.0.0.144:53  tests/probe/dns.py, SRV only, for one run: kp.test
+#   DNS       127.0.0.147:53  tests/probe/dns.py, SRV only, for one run: kp.test
 #                          publishes _xmpps-server (Prosody's direct TLS port
 #                          5270) and _xmpp-server, kq.test an _xmpps-server
 #                          port where nothing listens
@@ -54,16 +54,16 @@ source "$REPO/tests/dane/dnslab.sh"
 
 BIN=${S2S_TRUST_BIN:-$REPO/priv/bin/s2s-trust}
 E2E_LOGS=(ke kd kh kp kq kx ki)
-declare -A IP=([ke]=127.0.0.130 [kd]=127.0.0.131 [kh]=127.0.0.132 [kp]=127.0.0.133 [kq]=127.0.0.134
-               [kx]=127.0.0.135 [ki]=127.0.0.136 [kn]=127.0.0.137 [kt]=127.0.0.138 [kc]=127.0.0.139
-               [svf]=127.0.0.140 [km]=127.0.0.141)
+declare -A IP=([ke]=127.0.0.133 [kd]=127.0.0.134 [kh]=127.0.0.135 [kp]=127.0.0.136 [kq]=127.0.0.137
+               [kx]=127.0.0.138 [ki]=127.0.0.139 [kn]=127.0.0.140 [kt]=127.0.0.141 [kc]=127.0.0.142
+               [svf]=127.0.0.143 [km]=127.0.0.144)
 HELPER_PIDS=()
 SAVE=${S2S_SURVEY_SAVE:-}
 WEB=$LAB_DIR/web
 DNS=$LAB_DIR/dns
-WEB_ADDR=127.0.0.142
+WEB_ADDR=127.0.0.145
 WEB_PORT=8443
-DNS_ADDR=127.0.0.143
+DNS_ADDR=127.0.0.146
 DNS_PORT=5353
 
 cleanup() {
@@ -172,9 +172,9 @@ srv_dns() {
     printf '%s\n' "_xmpps-server._tcp.kp.test SRV 0 5 5270 kp.test" "_xmpp-server._tcp.kp.test SRV 0 5 5269 kp.test" \
         "_xmpps-server._tcp.kq.test SRV 0 5 5271 kq.test" "_xmpp-server._tcp.kq.test SRV 0 5 5269 kq.test" >"$LAB_DIR/zone"
     rm -f "$LAB_DIR/dns.ready"
-    python3 "$REPO/tests/probe/dns.py" 127.0.0.144 "$LAB_DIR/zone" "$LAB_DIR/dns.ready" >"$LAB_DIR/dns.log" 2>&1 &
+    python3 "$REPO/tests/probe/dns.py" 127.0.0.147 "$LAB_DIR/zone" "$LAB_DIR/dns.ready" >"$LAB_DIR/dns.log" 2>&1 &
     HELPER_PIDS+=($!)
-    echo "nameserver 127.0.0.144" >"$LAB_DIR/srv-resolv.conf"
+    echo "nameserver 127.0.0.147" >"$LAB_DIR/srv-resolv.conf"
     _lab_poll 10 0.05 test -s "$LAB_DIR/dns.ready"
 }
 
@@ -258,7 +258,7 @@ echo "DANE and POSH run: $(($(_lab_ms) - t0)) ms"
 
 RESOLV=$LAB_DIR/srv-resolv.conf survey srv kp.test kq.test --timeout 8000 --json
 expect_json "SRV _xmpps-server to a direct TLS port: direct TLS works; the chain judged is still the STARTTLS one" 0 \
-    "R['kp.test']['verdict']=='keeps' and R['kp.test']['checks']['direct_tls']=='works' and R['kp.test']['checks']['starttls']=='required' and 'chain from: 127.0.0.133:5269 (starttls)' in R['kp.test']['evidence'] and any('5270 (direct-tls, srv): ok' in e for e in R['kp.test']['evidence'])"
+    "R['kp.test']['verdict']=='keeps' and R['kp.test']['checks']['direct_tls']=='works' and R['kp.test']['checks']['starttls']=='required' and 'chain from: 127.0.0.136:5269 (starttls)' in R['kp.test']['evidence'] and any('5270 (direct-tls, srv): ok' in e for e in R['kp.test']['evidence'])"
 expect_json "SRV _xmpps-server to a port where nothing listens: direct TLS fails, STARTTLS still measured" 0 \
     "R['kq.test']['checks']['direct_tls']=='fails' and R['kq.test']['checks']['starttls']=='required' and R['kq.test']['verdict']=='keeps' and any('5271 (direct-tls, srv): connect_failed' in e for e in R['kq.test']['evidence'])"
 
