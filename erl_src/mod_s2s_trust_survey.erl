@@ -49,12 +49,16 @@ mod_opt_type(survey_timeout) ->
     econf:int(5000, 600000);
 mod_opt_type(survey_from_zone) ->
     econf:either(econf:enum([default]), econf:domain());
+mod_opt_type(survey_from) ->
+    econf:either(econf:enum([default]), econf:domain());
+mod_opt_type(survey_dialback) ->
+    econf:either(econf:enum([none]), econf:binary("^[^ ]+:[0-9]+$"));
 mod_opt_type(survey_cli) ->
     econf:either(econf:enum([default]), econf:file()).
 
 mod_options() ->
     [{survey_interval, 10000}, {survey_timeout, 60000}, {survey_from_zone, default},
-     {survey_cli, default}].
+     {survey_from, default}, {survey_dialback, none}, {survey_cli, default}].
 
 mod_doc_opts() ->
     [{survey_interval,
@@ -68,6 +72,15 @@ mod_doc_opts() ->
             #{value => "default | Domain",
               desc => "The survey's untrusted peers use a random label under this domain "
                       "(one you control); default: s2s-trust-survey.invalid."}},
+     {survey_from,
+            #{value => "default | Domain",
+              desc => "The survey's untrusted peers use exactly this name (one you control; "
+                      "needed by survey_dialback). Default: see survey_from_zone."}},
+     {survey_dialback,
+            #{value => "none | Address:Port",
+              desc => "Also try dialback: the survey serves survey_from's s2s server there, "
+                      "and survey_from must resolve to it for the surveyed servers. Default none: "
+                      "dialback is reported as not tested."}},
      {survey_cli,
             #{value => "default | Path",
               desc => "The s2s-trust program; default: the one installed with the module."}}].
@@ -105,9 +118,15 @@ init_table() ->
         Other -> {error, Other}
     end.
 
-%% The command: queue what Targets names; the answer says what happened.
--spec survey(binary()) -> {ok, binary()} | {error, binary()}.
+%% The command: queue what Targets names; the answer says what happened
+%% (restuple: a string, which every ejabberdctl prints as text).
+-spec survey(binary()) -> {ok, string()} | {error, string()}.
 survey(Targets) ->
+    case survey_(Targets) of
+        {Tag, Text} -> {Tag, unicode:characters_to_list(Text)}
+    end.
+
+survey_(Targets) ->
     case mod_s2s_trust_survey_report:parse_targets(Targets) of
         {error, Why} ->
             {error, Why};
@@ -163,9 +182,14 @@ cli_args(Domain, Opts) ->
                default -> [];
                Conf -> ["--config", str(Conf)]
            end
-        ++ case maps:get(survey_from_zone, Opts, default) of
-               default -> [];
-               Zone -> ["--from-zone", str(Zone)]
+        ++ case {maps:get(survey_from, Opts, default), maps:get(survey_from_zone, Opts, default)} of
+               {default, default} -> [];
+               {default, Zone} -> ["--from-zone", str(Zone)];
+               {From, _} -> ["--from", str(From)]
+           end
+        ++ case maps:get(survey_dialback, Opts, none) of
+               none -> [];
+               Listen -> ["--dialback", str(Listen)]
            end
         ++ case maps:get(dane, Opts, off) of
                off -> ["--no-dane"];
@@ -200,7 +224,9 @@ str(L) when is_list(L) -> L.
 %% is pending.
 init([]) ->
     process_flag(trap_exit, true),
-    {ok, #{queue => queue:new(), queued => #{}, running => none, next_at => 0, waiting => false}}.
+    %% Monotonic time may be negative: "now", not 0, is "no pause pending".
+    {ok, #{queue => queue:new(), queued => #{}, running => none,
+           next_at => erlang:monotonic_time(millisecond), waiting => false}}.
 
 handle_call({queue, Domains}, _From, #{queue := Q, queued := In, running := Run} = S) ->
     Busy = case Run of #{domain := D} -> #{D => true}; none -> #{} end,
@@ -275,7 +301,8 @@ next(#{queue := Q, queued := In, next_at := At} = S) ->
 run(Domain) ->
     Host = mod_s2s_trust_record_host(),
     Opts = maps:from_list([{K, gen_mod:get_module_opt(Host, mod_s2s_trust, K)}
-                           || K <- [survey_timeout, survey_from_zone, trust_config, dane, dnssec_config,
+                           || K <- [survey_timeout, survey_from_zone, survey_from, survey_dialback,
+                                    trust_config, dane, dnssec_config,
                                     dnssec_trust_anchor, posh, posh_cafile, posh_resolve, posh_port]]),
     case cli(gen_mod:get_module_opt(Host, mod_s2s_trust, survey_cli)) of
         none ->

@@ -44,6 +44,12 @@ cli_args_test_() ->
                        dane => opportunistic, dnssec_config => <<"/u.conf">>, dnssec_trust_anchor => <<"/k">>,
                        posh => on, posh_cafile => <<"/ca.pem">>,
                        posh_resolve => [<<"peer.example:8443:127.0.0.1">>], posh_port => 8443})),
+     %% survey_from wins over survey_from_zone; dialback is passed through
+     ?_assertEqual(["survey", "--json", "--no-progress", "--jobs", "1", "--timeout", "30000",
+                    "--deadline", "30000", "--from", "me.example", "--dialback", "127.0.0.1:5269",
+                    "--no-dane", "--no-posh", "peer.example"],
+                   A(#{survey_from => <<"me.example">>, survey_from_zone => <<"z.example">>,
+                       survey_dialback => <<"127.0.0.1:5269">>})),
      %% defaults add nothing
      ?_assertEqual(["survey", "--json", "--no-progress", "--jobs", "1", "--timeout", "30000",
                     "--deadline", "30000", "peer.example"],

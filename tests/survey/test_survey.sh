@@ -147,9 +147,16 @@ setup() {
         m_cfg+="VirtualHost \"$d\""$'\n'"    ssl = { certificate = \"$LAB_DIR/km/cert.pem\"; key = \"$LAB_DIR/km/key.pem\"; cafile = \"$LAB_DIR/km/ca.pem\"; }"$'\n'
     done
     lab_trust_config || return 1
+    # ke also surveys its partners itself (ejabberdctl s2s_trust_survey,
+    # section (9)): one domain after another, no pause, dialback through
+    # the same listener name as the CLI runs (never at the same time).
     lab_ejabberd_start ke ke.test "${IP[ke]}" ke code="$REPO" modules="mod_s2s_trust:
   trust_config: \"$TRUST/trust.conf\"
-  mode: enforce" nowait || return 1
+  mode: enforce
+  survey_interval: 0
+  survey_timeout: 20000
+  survey_from: svf.test
+  survey_dialback: \"${IP[svf]}:5269\"" nowait || return 1
     lab_ejabberd_start kd kd.test "${IP[kd]}" kd nowait || return 1
     lab_ejabberd_start kh kh.test "${IP[kh]}" kh hardened nowait || return 1
     # Prosody's XEP-0368 service takes its certificate from s2s_direct_tls_ssl.
@@ -374,6 +381,58 @@ if [ "$(wc -l <<<"$L1")" = 1 ] && [ -n "$L1" ] && [ -n "$L2" ] && [ "$L1" != "$L
     e2e_ok "--from-zone: every peer of a run is one random label under the zone ($L1), a new one each run"
 else
     e2e_fail "--from-zone labels: '$L1' then '$L2'"
+fi
+
+# ---- (9) from ejabberd: ejabberdctl s2s_trust_survey on ke (docs/survey.md) ----------------
+# ke runs the same CLI under a port, in its own namespace (the lab's hosts
+# file), one domain at a time; results in Mnesia, shown by commands.
+sv_rows() { lab_ctl ke s2s_trust_survey_results 2>/dev/null; }
+sv_has() { sv_rows | grep -Eq "^${1//./\\.}"$'\t'"$2"$'\t'; }
+sv_count() { sv_rows | grep -c .; }
+sv_done() { [ "$(sv_count)" -ge "$1" ]; }
+QUEUED=$(lab_ctl ke s2s_trust_survey "kd.test, kp.test,kx.test kn.test" 2>&1)
+if grep -q '^4 domain(s) queued, 0 already' <<<"$QUEUED"; then e2e_ok "ejabberdctl s2s_trust_survey queues four domains"; else
+    e2e_fail "s2s_trust_survey: $QUEUED"
+fi
+T1=$(_lab_ms)
+if _lab_poll 150 0.5 sv_done 4; then e2e_ok "ejabberd's survey: four results within $(($(_lab_ms) - T1)) ms"; else
+    e2e_fail "ejabberd's survey: $(sv_count) of 4 results after 150 s"; sv_rows | sed 's/^/     | /'
+fi
+for want in "kd.test accepts_untrusted" "kp.test keeps" "kx.test own_certificate_fails" "kn.test unreachable"; do
+    set -- $want
+    if sv_has "$1" "$2"; then e2e_ok "ejabberd's survey: $1 $2"; else e2e_fail "ejabberd's survey: $1 is not $2"; sv_rows | sed 's/^/     | /'; fi
+done
+SV_MD=$(lab_ctl ke s2s_trust_export survey)
+if grep -q '^## Accept untrusted peers$' <<<"$SV_MD" && grep -q '^+ kd\.test — .*dialback.*, measured 20' <<<"$SV_MD" &&
+   grep -q '^## Keep the pledge$' <<<"$SV_MD" && grep -q '^+ kp\.test — ' <<<"$SV_MD"; then
+    e2e_ok "s2s_trust_export survey: the pledge's lists, kd.test among those accepting untrusted peers"
+else
+    e2e_fail "s2s_trust_export survey"; sed 's/^/     | /' <<<"$SV_MD"
+fi
+if lab_ctl ke s2s_trust_export survey_json | python3 -c 'import json,sys; r={x["domain"]: x for x in json.load(sys.stdin)}; sys.exit(0 if r["kd.test"]["verdict"]=="accepts_untrusted" and r["kd.test"]["accepted"] else 1)'; then
+    e2e_ok "s2s_trust_export survey_json: kd.test's accepted cases"
+else
+    e2e_fail "s2s_trust_export survey_json"
+fi
+BAD=$(lab_ctl ke s2s_trust_survey 'kd.test,--config=/etc/passwd' 2>&1); BAD_RC=$?
+if [ "$BAD_RC" != 0 ] && grep -q 'not a domain name' <<<"$BAD" && [ "$(sv_count)" = 4 ]; then
+    e2e_ok "s2s_trust_survey refuses a target that is no domain name, queues nothing"
+else
+    e2e_fail "s2s_trust_survey with a bad target (exit $BAD_RC): $BAD"
+fi
+# connected: ke federates with kp; kp is then among its partners.
+lab_register u@ke.test pw >/dev/null && lab_register u@kp.test pw >/dev/null
+lab_send u@ke.test u@kp.test "ke to kp"
+lab_wait_delivered u@kp.test "ke to kp" >/dev/null
+CONN=$(lab_ctl ke s2s_trust_survey connected 2>&1)
+if grep -Eq '^1 domain\(s\) queued' <<<"$CONN"; then e2e_ok "s2s_trust_survey connected queues the partner ke federates with"; else
+    e2e_fail "s2s_trust_survey connected: $CONN"
+fi
+kp_resurveyed() { lab_ctl ke s2s_trust_survey_results | grep -q '^kp\.test' && grep -c 'survey of kp\.test: keeps' "$LAB_DIR/ke/log/ejabberd.log" | grep -qv '^[01]$'; }
+if _lab_poll 60 0.5 kp_resurveyed; then e2e_ok "the connected partner surveyed again (kp.test keeps)"; else e2e_fail "kp.test not surveyed again"; fi
+lab_ejabberd_restart ke >/dev/null 2>&1
+if [ "$(sv_count)" = 4 ] && sv_has kd.test accepts_untrusted; then e2e_ok "the survey's results survive a restart of ejabberd"; else
+    e2e_fail "after a restart: $(sv_count) results"; sv_rows | sed 's/^/     | /'
 fi
 
 # ---- usage --------------------------------------------------------------------------
