@@ -34,7 +34,7 @@
 -export([init_counters/0, erase_counters/0, counters/0]).
 %% pure, for the tests
 -export([page/2, parse_query/1, select/2, violators_table/2, detail/3, audit_table/1,
-         counters_table/1]).
+         counters_table/1, survey_table/2]).
 
 -include("ejabberd_http.hrl").
 -include("mod_s2s_trust.hrl").
@@ -213,9 +213,12 @@ survey_table({Running, Queued}, Results) ->
                  none -> io_lib:format("idle, ~b queued", [Queued]);
                  D -> [<<"surveying ">>, D, io_lib:format(", ~b queued", [Queued])]
              end,
-    Rows = [el(<<"tr">>, [{<<"class">>, <<"s2s-trust-surveyed">>}, {<<"data-verdict">>, V}],
-               [td(D), td(V), td(R), td(T)])
-            || {D, V, R, T} <- mod_s2s_trust_survey_report:rows(Results)],
+    %% Raw values: td/1 escapes them once (the ejabberdctl rows are
+    %% escaped already, and would be escaped twice).
+    Sorted = lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end, Results),
+    Rows = [el(<<"tr">>, [{<<"class">>, <<"s2s-trust-surveyed">>}, {<<"data-verdict">>, atom_to_binary(V)}],
+               [td(D), td(atom_to_binary(V)), td(R), td(mod_s2s_trust_format:iso8601(T))])
+            || #{domain := D, verdict := V, reason := R, measured_at := T} <- Sorted],
     el(<<"div">>, [{<<"id">>, <<"s2s-trust-survey">>}],
        [el(<<"p">>, [{<<"id">>, <<"s2s-trust-survey-status">>}],
            [txt(iolist_to_binary(["ejabberdctl s2s_trust_survey connected|violators|DOMAIN,... "

@@ -110,3 +110,19 @@ writers_test_() ->
      ?_assertMatch(<<"[{\"accepted\":[\"self_signed over dialback\"],", _/binary>>, ?R:json(Rs)),
      ?_assertEqual(<<"<!-- s2s federation partners surveyed by mod_s2s_trust (s2s-trust survey, docs/survey.md) -->\n">>,
                    ?R:markdown([]))].
+
+%% The web admin's section: hostile names and reasons go into text nodes
+%% once (no markup, no double escape), the worker's state is said.
+webadmin_survey_table_test() ->
+    Rs = [#{domain => <<"x<script>alert(1)</script>\n.example">>, verdict => accepts_untrusted,
+            reason => <<"<img src=x onerror=alert(2)> a\\b">>, measured_at => 1796616000,
+            evidence => [], accepted => [], checks => #{}}],
+    Html = iolist_to_binary(fxml:element_to_binary(
+                              mod_s2s_trust_webadmin:survey_table({<<"busy.example">>, 3}, Rs))),
+    ?assertEqual(nomatch, binary:match(Html, <<"<script">>)),
+    ?assertEqual(nomatch, binary:match(Html, <<"<img">>)),
+    ?assertMatch({_, _}, binary:match(Html, <<"x&lt;script&gt;alert(1)&lt;/script&gt;\\x0a.example">>)),
+    %% a backslash is escaped once: \x5c, not \x5cx5c
+    ?assertMatch({_, _}, binary:match(Html, <<"a\\x5cb">>)),
+    ?assertMatch({_, _}, binary:match(Html, <<"surveying busy.example, 3 queued">>)),
+    ?assertMatch({_, _}, binary:match(Html, <<"data-verdict='accepts_untrusted'">>)).

@@ -199,6 +199,13 @@ lab_rpc a "Now = erlang:system_time(second),
             #{subject => <<\"CN=<b>bold</b>\">>}, Now - 3600),
     [ok = mod_s2s_trust_violators:record(<<\"busy.test\">>, out, expired, refused, #{}, Now - 86400 - I)
      || I <- lists:seq(1, 7)], ok" >/dev/null || e2e_fail "insert crafted rows"
+# A survey result with a hostile domain and reason (the CLI escapes, but the
+# page must not rely on it): the survey section shows them as text.
+lab_rpc a "ok = mnesia:dirty_write({s2s_trust_survey, $HOSTILE_DOMAIN_ERL,
+    #{domain => $HOSTILE_DOMAIN_ERL, verdict => accepts_untrusted,
+      reason => <<\"<img src=x onerror=\\\"window.__pwned=5\\\">\">>,
+      measured_at => erlang:system_time(second), evidence => [], accepted => [], checks => #{}}})" \
+    >/dev/null || e2e_fail "insert a crafted survey result"
 
 # ---- the browser -----------------------------------------------------------------------
 BASE="http://${IP[a]}:$HTTP_PORT/admin"
@@ -232,6 +239,9 @@ return {url: location.href, h1: [...document.querySelectorAll("h1")].map(t),
   rows, audit, counters, shown: t(document.querySelector("#s2s-trust-shown")),
   detail: t(document.querySelector("#s2s-trust-detail")),
   h2: [...document.querySelectorAll("h2")].map(t),
+  survey: [...document.querySelectorAll("#s2s-trust-survey tr.s2s-trust-surveyed")].map(r =>
+    [r.children[0].textContent, r.dataset.verdict, r.children[2].textContent]),
+  survey_status: t(document.querySelector("#s2s-trust-survey-status")),
   tables: ours ? [...ours.querySelectorAll("table")].map(t).join("\n") : "",
   injected: ours ? ours.querySelectorAll("script, img, iframe, table b, h2 *").length : -1,
   pwned: window.__pwned === undefined ? null : window.__pwned,
@@ -265,6 +275,11 @@ check "page: hostile domain shown as text, nothing injected, no script ran" -- p
 assert any(r["domain"] == hostile_domain for r in f["rows"]), [r["domain"] for r in f["rows"]]
 assert f["injected"] == 0, f["injected"]
 assert f["pwned"] is None, f["pwned"]'
+check "page: the survey section, hostile names and reasons as text" -- page_ok '
+assert "Survey of federation partners" in f["h2"], f["h2"]
+assert "idle, 0 queued" in f["survey_status"], f["survey_status"]
+assert [hostile_domain, "accepts_untrusted", "<img src=x onerror=\"window.__pwned=5\">"] in f["survey"], f["survey"]
+assert f["injected"] == 0 and f["pwned"] is None, (f["injected"], f["pwned"])'
 check "page: default sort is last seen, newest first" -- page_ok '
 last = [r["last"] for r in f["rows"]]
 assert last == sorted(last, reverse=True), last
