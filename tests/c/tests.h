@@ -101,7 +101,12 @@
     X(test_posh_expires_rules)                    \
     X(test_posh_status_order)                     \
     X(test_posh_hop_rules)                        \
-    X(test_posh_match)
+    X(test_posh_match)                            \
+    X(test_http_head_bounds)                      \
+    X(test_http_head_end_and_length)              \
+    X(test_http_head_location)                    \
+    X(test_http_names)                            \
+    X(test_http_get_loopback)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)
