@@ -17,6 +17,7 @@
 typedef struct {
     CURL *h;
     s2s_trust_http_head_t head;
+    int head_done; /* the final answer's head ended (its blank line) */
     int body_ok;
     unsigned char *buf;
     size_t len, cap, max;
@@ -106,8 +107,11 @@ static size_t on_head(char *data, size_t size, size_t nitems, void *arg)
     case S2S_TRUST_HTTP_HEAD_MORE:
         return n;
     case S2S_TRUST_HTTP_HEAD_BODY:
-        s->body_ok = 1;
+        s->head_done = s->body_ok = 1;
         return n;
+    case S2S_TRUST_HTTP_HEAD_DONE:
+        s->head_done = 1;
+        return 0;
     case S2S_TRUST_HTTP_HEAD_TOO_LARGE:
         s->too_large = 1;
         return 0;
@@ -270,7 +274,7 @@ static int head_overflow(CURLcode rc, const sink_t *sink, int connected)
 /* What the answer was, given that the exchange itself ended with rc. */
 static void classify(CURL *h, CURLcode rc, const sink_t *sink, const char *errbuf, s2s_trust_http_result_t *res)
 {
-    char *location = NULL, *ip = NULL;
+    char *ip = NULL;
     long os_errno = 0;
     int connected;
 
@@ -292,19 +296,24 @@ static void classify(CURL *h, CURLcode rc, const sink_t *sink, const char *errbu
         snprintf(res->why, sizeof res->why, "the answer has more than %zu header lines", sink->head.max_lines);
         return;
     }
-    /* An answer's status decides before its body (which is not read): a
-     * 404 page may well be larger than a POSH document. */
-    if (res->code >= 300 && res->code < 400) {
+    /* A whole head's status decides before its body (which is not read):
+     * a 404 page may well be larger than a POSH document. A head libcurl
+     * broke off (it refuses a second Location itself from 8.2x) is not an
+     * answer: its status says nothing, libcurl's code does. */
+    if (sink->head_done && res->code >= 300 && res->code < 400) {
         res->status = S2S_TRUST_HTTP_REDIRECT;
         res->loc = sink->head.loc;
         if (res->loc == S2S_TRUST_HTTP_LOC_OK)
             memcpy(res->location, sink->head.location, sizeof res->location);
-        curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
-        snprintf(res->why, sizeof res->why, "HTTP %ld, to %s (not followed)", res->code,
-                 location != NULL ? location : "no Location");
+        /* For people: a long Location is cut here, `location` has it whole. */
+        snprintf(res->why, sizeof res->why, "HTTP %ld, to %.200s (not followed)", res->code,
+                 res->loc == S2S_TRUST_HTTP_LOC_OK         ? res->location
+                 : res->loc == S2S_TRUST_HTTP_LOC_TOO_LONG ? "a Location too long to keep"
+                 : res->loc == S2S_TRUST_HTTP_LOC_BAD      ? "a malformed Location"
+                                                           : "no Location");
         return;
     }
-    if (res->code != 0 && res->code != 200) {
+    if (sink->head_done && res->code != 0 && res->code != 200) {
         res->status = S2S_TRUST_HTTP_STATUS;
         snprintf(res->why, sizeof res->why, "HTTP %ld", res->code);
         return;

@@ -59,8 +59,10 @@ static void location(s2s_trust_http_head_t *h, const char *v, size_t len)
         h->loc = S2S_TRUST_HTTP_LOC_BAD; /* two, or an empty one: which one would be meant? */
         return;
     }
+    /* White space inside: no URL has it, and a libcurl that unfolds an
+     * obs-fold hands us the two halves joined by one. */
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+        if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f) {
             h->loc = S2S_TRUST_HTTP_LOC_BAD;
             return;
         }

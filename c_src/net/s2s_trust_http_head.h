@@ -33,7 +33,7 @@ typedef enum {
     S2S_TRUST_HTTP_LOC_NONE = 0, /* no Location header */
     S2S_TRUST_HTTP_LOC_OK,       /* location holds it, whole */
     S2S_TRUST_HTTP_LOC_TOO_LONG, /* longer than S2S_TRUST_HTTP_MAX_LOCATION */
-    S2S_TRUST_HTTP_LOC_BAD,      /* empty, sent twice, folded over lines, or with a control byte */
+    S2S_TRUST_HTTP_LOC_BAD,      /* empty, sent twice, folded over lines, or with white space or a control byte */
 } s2s_trust_http_loc_t;
 
 typedef enum {

@@ -241,7 +241,11 @@ http_get_test_() ->
               {"one deadline across hops", ?_assertEqual({error, timeout}, Get("/slow2"))},
               {"redirect without Location", ?_assertEqual({error, no_location}, Get("/noloc"))},
               {"304 is no redirect", ?_assertEqual({error, {http_status, 304}}, Get("/notmod"))},
-              {"two Locations", ?_assertEqual({error, {redirect, malformed}}, Get("/twoloc"))},
+              %% Refused by our head callback, or (libcurl 8.2x, Debian unstable)
+              %% by libcurl itself before we see the second one.
+              {"two Locations",
+               ?_assert(lists:member(Get("/twoloc"), [{error, {redirect, malformed}},
+                                                      {error, bad_response}]))},
               {"a Location folded over two lines",
                ?_assertEqual({error, {redirect, malformed}}, Get("/folded"))},
               {"a 3 kB Location: refused, not cut",
