@@ -52,22 +52,29 @@ static void content_length(s2s_trust_http_head_t *h, const char *v, size_t len)
     h->has_length = 1;
 }
 
+/* Whatever was kept goes: only an OK Location has text. */
+static void loc_refused(s2s_trust_http_head_t *h, s2s_trust_http_loc_t why)
+{
+    h->loc = why;
+    h->location[0] = '\0';
+}
+
 static void location(s2s_trust_http_head_t *h, const char *v, size_t len)
 {
     h->after_location = 1;
     if (h->loc != S2S_TRUST_HTTP_LOC_NONE || len == 0) {
-        h->loc = S2S_TRUST_HTTP_LOC_BAD; /* two, or an empty one: which one would be meant? */
+        loc_refused(h, S2S_TRUST_HTTP_LOC_BAD); /* two, or an empty one: which one would be meant? */
         return;
     }
     /* White space inside: no URL has it, and a libcurl that unfolds an
      * obs-fold hands us the two halves joined by one. */
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f) {
-            h->loc = S2S_TRUST_HTTP_LOC_BAD;
+            loc_refused(h, S2S_TRUST_HTTP_LOC_BAD);
             return;
         }
     if (len > S2S_TRUST_HTTP_MAX_LOCATION) {
-        h->loc = S2S_TRUST_HTTP_LOC_TOO_LONG;
+        loc_refused(h, S2S_TRUST_HTTP_LOC_TOO_LONG);
         return;
     }
     memcpy(h->location, v, len);
@@ -124,7 +131,7 @@ s2s_trust_http_head_step_t s2s_trust_http_head_line(s2s_trust_http_head_t *h, co
         /* obs-fold: the line goes on the previous header. A Location that
          * goes on is one we would keep only a part of. */
         if (h->after_location)
-            h->loc = S2S_TRUST_HTTP_LOC_BAD;
+            loc_refused(h, S2S_TRUST_HTTP_LOC_BAD);
         return S2S_TRUST_HTTP_HEAD_MORE;
     }
     h->after_location = 0;
