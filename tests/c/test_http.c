@@ -345,6 +345,18 @@ void test_http_get_loopback(void)
         free(big);
     }
 
+    /* No proxy from the environment: every variable libcurl reads points
+     * where nothing listens, and the GET still goes straight to the server. */
+    {
+        static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
+        for (size_t i = 0; i < 4; i++)
+            setenv(vars[i], "http://127.0.0.1:1/", 1);
+        CHECK(get("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc", &r) == S2S_TRUST_HTTP_OK);
+        s2s_trust_http_result_clear(&r);
+        for (size_t i = 0; i < 4; i++)
+            unsetenv(vars[i]);
+    }
+
     /* plain_http speaks http alone; nothing listening is named by its errno. */
     CHECK(s2s_trust_http_get("https://127.0.0.1:1/x", &o, &r) == S2S_TRUST_HTTP_BAD_URL);
     CHECK(s2s_trust_http_get("file:///etc/passwd", &o, &r) == S2S_TRUST_HTTP_BAD_URL);
