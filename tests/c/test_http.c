@@ -269,8 +269,10 @@ static s2s_trust_http_status_t get_answer(const char *answer, size_t len, size_t
     }
     snprintf(url, sizeof url, "http://127.0.0.1:%u/crl", (unsigned)ntohs(sa.sin_port));
     s2s_trust_http_get(url, &o, res);
-    /* Unblock the thread if the client never connected (it then accepts this). */
-    if (res->status == S2S_TRUST_HTTP_BAD_URL) {
+    /* If the client never connected (a refusal before it, or a GET gone
+     * elsewhere), the thread still waits in accept: this connection ends
+     * that wait; otherwise it only sits in the backlog. */
+    {
         int c = socket(AF_INET, SOCK_STREAM, 0);
         if (c >= 0) {
             (void)connect(c, (struct sockaddr *)&sa, sizeof sa);
