@@ -104,8 +104,8 @@ $(PKI)/.done: tests/pki/gen.sh
 
 C_TEST_SRC := $(wildcard tests/c/*.c)
 C_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Ic_src \
-                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2 expat libunbound)
-C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2 expat libunbound) -lresolv -lpthread
+                 $(shell pkg-config --cflags libssl libcrypto libconfig libidn2 expat libunbound libcurl)
+C_TEST_LIBS := $(shell pkg-config --libs libssl libcrypto libconfig libidn2 expat libunbound libcurl) -lresolv -lpthread
 
 $(BUILD)/c/test_runner: $(C_TEST_SRC) $(wildcard tests/c/*.h) FORCE
 	$(MAKE) -C c_src core net

@@ -275,8 +275,9 @@ format_error(Why) ->
           {recv, R} -> [<<"connection failed: ">>, inet_text(R)];
           bad_response -> <<"malformed HTTP response">>;
           too_many_headers -> <<"too many HTTP headers">>;
+          header_too_long -> <<"HTTP header line too long">>;
           truncated -> <<"response shorter than its Content-Length">>;
-          unsupported_encoding -> <<"unsupported Transfer-Encoding">>;
+          {http_failed, S, W} -> [atom_to_binary(S), <<": ">>, mod_s2s_trust_format:text_escape(W)];
           too_many_redirects -> <<"too many redirects">>;
           {redirect, R} -> [<<"redirect refused: ">>, format_error(R)];
           no_location -> <<"redirect without Location">>;

@@ -13,11 +13,11 @@
 
 -export([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
          check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-         dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2]).
+         dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2, crl_fetch_nif/2]).
 
 -nifs([open_nif/3, info_nif/1, verify_nif/3, verify_batch_nif/2, explain_nif/3,
        check_nif/3, describe_nif/3, reasons_nif/0, probe_nif/6, learn_examine_nif/2,
-       dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2]).
+       dnssec_open_nif/4, dane_lookup_nif/5, dane_verify_nif/5, posh_fetch_nif/2, crl_fetch_nif/2]).
 
 -on_load(init/0).
 
@@ -79,6 +79,13 @@ dane_verify_nif(_Store, _Domain, _Target, _Chain, _Records) -> erlang:nif_error(
                  hop := binary() | undefined}}
           | {error, atom(), binary()}.
 posh_fetch_nif(_Domain, _Opts) -> erlang:nif_error(not_loaded).
+
+-spec crl_fetch_nif(binary(), #{timeout := 1..120000, max_bytes := 1..104857600}) ->
+          {ok, binary()}
+          | {error, #{status := atom(), cause := atom(), errno := atom() | integer() | undefined,
+                      code := integer(), location := binary() | undefined | too_long | bad,
+                      why := binary()}}.
+crl_fetch_nif(_Url, _Opts) -> erlang:nif_error(not_loaded).
 
 -spec info_nif(reference()) -> map().
 info_nif(_Store) -> erlang:nif_error(not_loaded).

@@ -6,8 +6,9 @@
 # SANITIZE=1, written to a private priv/ so the normal priv/lib is left
 # alone), lays beams and library out as an application directory
 # (lib/s2s_trust/{ebin,priv/lib}, where s2s_trust_nif:lib_path/0 finds it
-# through code:priv_dir/1), and runs the EUnit suite tests/erl/s2s_trust_tests
-# in `erl` with gcc's libasan preloaded: beam.smp is not built with ASan, so
+# through code:priv_dir/1), and runs the EUnit suites tests/erl/s2s_trust_tests
+# and tests/erl/mod_s2s_trust_crl_fetch_tests (the CRL GET against a hostile
+# server, through libcurl) in `erl` with gcc's libasan preloaded: beam.smp is not built with ASan, so
 # the runtime has to be in the process before the NIF is dlopen()ed.
 #
 # Leak detection is off: the VM itself does not free everything at exit,
@@ -26,7 +27,7 @@ ASAN_RT      = $$(gcc -print-file-name=libasan.so)
 
 # The suite's own checks, then proof that the library in the VM is the
 # sanitized copy (not priv/lib from `make`) and that libasan is loaded.
-ASAN_EVAL := R = eunit:test(s2s_trust_tests, [verbose]), \
+ASAN_EVAL := R = eunit:test([s2s_trust_tests, mod_s2s_trust_crl_fetch_tests], [verbose]), \
   Maps = os:cmd("cat /proc/" ++ os:getpid() ++ "/maps"), \
   Nif = string:find(Maps, "$(ASAN_APP)/priv/lib/s2s_trust_nif.so") =/= nomatch, \
   Asan = string:find(Maps, "libasan") =/= nomatch, \
@@ -40,7 +41,8 @@ test-erl-asan: erl pki
 	mkdir -p $(ASAN_APP)/ebin $(ASAN_APP)/priv/lib $(ASAN_ERL)/logs $(ASAN_ERL)/test
 	cp $(EBIN)/*.beam $(EBIN)/s2s_trust.app $(ASAN_APP)/ebin/
 	cp $(ASAN_NIF) $(ASAN_APP)/priv/lib/
-	erlc $(ERLC_OPTS) -o $(ASAN_ERL)/test tests/erl/s2s_trust_tests.erl
+	erlc $(ERLC_OPTS) -o $(ASAN_ERL)/test tests/erl/s2s_trust_tests.erl tests/erl/mod_s2s_trust_crl_fetch_tests.erl \
+	  tests/erl/s2s_trust_test_pki.erl
 	@rt=$(ASAN_RT); test -f "$$rt" || { echo "test-erl-asan: gcc's libasan.so not found"; exit 1; }; \
 	set +e; \
 	S2S_TRUST_PKI=$(PKI) LD_PRELOAD=$$rt \

@@ -40,10 +40,10 @@
  * mark so that -Werror refuses it (Debian 12 has 7.88, 13 has 8.14). */
 #ifdef LIBCURL_VERSION_NUM
 #if LIBCURL_VERSION_NUM >= 0x075500
-#define S2S_TRUST_CURL_PROTOCOLS(h, http_ok) curl_easy_setopt((h), CURLOPT_PROTOCOLS_STR, (http_ok) ? "http,https" : "https")
+#define S2S_TRUST_CURL_PROTOCOLS(h, plain_http) curl_easy_setopt((h), CURLOPT_PROTOCOLS_STR, (plain_http) ? "http" : "https")
 #else
-#define S2S_TRUST_CURL_PROTOCOLS(h, http_ok) \
-    curl_easy_setopt((h), CURLOPT_PROTOCOLS, (long)((http_ok) ? CURLPROTO_HTTP | CURLPROTO_HTTPS : CURLPROTO_HTTPS))
+#define S2S_TRUST_CURL_PROTOCOLS(h, plain_http) \
+    curl_easy_setopt((h), CURLOPT_PROTOCOLS, (long)((plain_http) ? CURLPROTO_HTTP : CURLPROTO_HTTPS))
 #endif
 #endif
 

@@ -39,7 +39,7 @@ static int fetch_one(const char *url, const s2s_trust_posh_fetch_opts_t *o, uint
         ho.resolve[ho.n_resolve++] = o->resolve[i];
     ho.timeout_ms = now < deadline ? (unsigned)(deadline - now) : 1;
     ho.max_body = S2S_TRUST_POSH_MAX_DOC;
-    ho.http_ok = 0;
+    ho.plain_http = 0;
     out->http = s2s_trust_http_get(url, &ho, &res);
     out->http_code = res.code;
     out->bytes = res.len;

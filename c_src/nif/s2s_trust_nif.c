@@ -67,6 +67,9 @@ static ErlNifFunc nif_funcs[] = {
     /* POSH (s2s_trust_posh_nif.c): blocks on HTTPS for up to its deadline
      * (at most 60 s). */
     {"posh_fetch_nif", 2, s2s_trust_posh_fetch_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    /* CRLs (s2s_trust_crl_nif.c): one plain-http GET, blocking for up to
+     * its deadline (at most 120 s). */
+    {"crl_fetch_nif", 2, s2s_trust_crl_fetch_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
 };
 
 /* Returning __LINE__ tells which step failed (OTP style); nothing is printed. */

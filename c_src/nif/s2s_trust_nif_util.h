@@ -118,6 +118,7 @@ ERL_NIF_TERM s2s_trust_dnssec_open_nif(ErlNifEnv *env, int argc, const ERL_NIF_T
 ERL_NIF_TERM s2s_trust_dane_lookup_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_dane_verify_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM s2s_trust_posh_fetch_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM s2s_trust_crl_fetch_nif(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 /* Longest batch one verify_batch_nif call accepts. s2s_trust.erl sends
  * chunks of 16; the cap stops a direct caller from pinning a dirty

@@ -107,7 +107,12 @@
     X(test_survey_json_and_text)                  \
     X(test_survey_resume_round_trip)              \
     X(test_survey_resume_hostile)                 \
-    X(test_survey_random_name)
+    X(test_survey_random_name)                    \
+    X(test_http_head_bounds)                      \
+    X(test_http_head_end_and_length)              \
+    X(test_http_head_location)                    \
+    X(test_http_names)                            \
+    X(test_http_get_loopback)
 
 #define TEST_DECLARE(fn) void fn(void);
 ALL_TESTS(TEST_DECLARE)

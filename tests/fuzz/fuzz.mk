@@ -59,6 +59,16 @@ FUZZ_DEPS           += c_src/core/s2s_trust_posh.c c_src/core/s2s_trust_posh_mat
 FUZZ_MAXLEN_fuzz_posh := 8192
 FUZZ_CWD_fuzz_posh    := $(TOP)
 
+# fuzz_http_head: the bounds the HTTP client holds an answer's head to and
+# the Location it keeps (net/s2s_trust_http_head.h), line by line as
+# libcurl hands them over. Seeds: hand-written heads (redirects, interim
+# answers, folded and doubled Locations, lengths), committed as they are.
+FUZZ_HARNESSES      += fuzz_http_head
+FUZZ_CORE           += c_src/net/s2s_trust_http_head.c
+FUZZ_DEPS           += c_src/net/s2s_trust_http_head.c
+FUZZ_MAXLEN_fuzz_http_head := 4096
+FUZZ_CWD_fuzz_http_head    := $(TOP)
+
 # Largest input each harness reads: a verify input is a domain plus up to 12
 # DER certificates (the test PKI's deepest chain, 9 certificates, is ~5 KB;
 # 16 KB leaves room for several large RSA ones); an identity input is up to
