@@ -8,13 +8,20 @@
 %%% dozen streams would hold every dirty I/O scheduler of the VM (10 by
 %%% default), and with them every other dirty I/O NIF (files, TLS, our
 %%% own probes). So each kind of work has a number of slots; a caller that
-%%% finds none free does not wait: its work is `busy`, and the verdict is
-%%% what it would be without that work (PKIX's).
+%%% finds none free does not wait: its work is `busy`, and its caller
+%%% decides what that means (POSH: the PKIX verdict stands; a DANE-TA
+%%% chain: refused as dane_unavailable).
 %%%
-%%% The count is one ETS counter per kind (exact: update_counter is
-%%% atomic), plus one marker row per holder, so that a slot whose holder
-%%% was killed before it could give it back (a stream process killed mid-
-%%% fetch) is found and freed the next time the kind is full.
+%%% Each slot is one row, {{Kind, I}, Pid} for I in 1..Max, taken with
+%%% ets:insert_new (atomic: exactly one caller gets a free slot) and given
+%%% back with ets:delete_object of the holder's own row. There is no
+%%% counter to drift: a holder killed at any moment leaves at worst its row
+%%% with a dead pid, which the next caller that finds every slot taken
+%%% removes (delete_object of that exact row, so two callers cannot free
+%%% one slot twice). Contention costs a few failed insert_new, never a
+%%% spurious busy while a slot is free. A holder killed inside a dirty NIF
+%%% is dead at once for this count while the NIF still runs to its own
+%%% deadline: the bound is on live holders.
 %%% The table is owned by mod_s2s_trust_throttle's process; without it
 %%% (module stopping) every call is busy: no bound, no work.
 -module(mod_s2s_trust_slots).
@@ -36,52 +43,42 @@ run(Kind, Max, Fun) ->
             busy
     end.
 
-%% Slots of Kind held now (metrics, tests).
+%% Slots of Kind held now by live processes (tests, the audit).
 -spec in_use(atom()) -> non_neg_integer().
 in_use(Kind) ->
-    try ets:lookup(?TAB, Kind) of
-        [{_, N}] -> N;
-        [] -> 0
+    try length([P || {{K, _}, P} <- ets:tab2list(?TAB), K =:= Kind, is_process_alive(P)])
     catch error:badarg -> 0
     end.
 
 acquire(Kind, Max) ->
-    try take(Kind, Max) of
-        ok -> {ok, mark(Kind)};
-        busy ->
-            case reclaim(Kind) of
-                0 -> busy;
-                _ -> case take(Kind, Max) of
-                         ok -> {ok, mark(Kind)};
-                         busy -> busy
-                     end
-            end
+    try
+        case take(Kind, Max, 1) of
+            {ok, _} = Taken -> Taken;
+            busy ->
+                case reclaim(Kind) of
+                    0 -> busy;
+                    _ -> take(Kind, Max, 1)
+                end
+        end
     catch error:badarg -> busy   % no table
     end.
 
-take(Kind, Max) ->
-    case ets:update_counter(?TAB, Kind, {2, 1}, {Kind, 0}) of
-        N when N =< Max -> ok;
-        _ -> ets:update_counter(?TAB, Kind, {2, -1}), busy
+take(_Kind, Max, I) when I > Max ->
+    busy;
+take(Kind, Max, I) ->
+    Row = {{Kind, I}, self()},
+    case ets:insert_new(?TAB, Row) of
+        true -> {ok, Row};
+        false -> take(Kind, Max, I + 1)
     end.
 
-mark(Kind) ->
-    Marker = {Kind, self(), make_ref()},
-    true = ets:insert(?TAB, {Marker, holder}),
-    Marker.
-
-release(Kind, Marker) ->
-    try ets:take(?TAB, Marker) of
-        [_] -> ets:update_counter(?TAB, Kind, {2, -1}), ok;
-        [] -> ok   % reclaimed meanwhile (cannot happen while we live)
+release(_Kind, Row) ->
+    try ets:delete_object(?TAB, Row), ok
     catch error:badarg -> ok
     end.
 
-%% Free the slots of Kind whose holders are dead; how many were freed.
-%% ets:take makes each marker freed once, whoever else reclaims.
+%% Free the slots of Kind whose holders are dead; how many were found.
 reclaim(Kind) ->
-    Markers = ets:select(?TAB, [{{{Kind, '$1', '_'}, holder}, [], ['$_']}]),
-    length([ets:update_counter(?TAB, Kind, {2, -1})
-            || {{_, Pid, _} = M, holder} <- Markers,
-               not is_process_alive(Pid),
-               ets:take(?TAB, M) =/= []]).
+    Dead = [Row || {{K, _}, P} = Row <- ets:tab2list(?TAB), K =:= Kind, not is_process_alive(P)],
+    lists:foreach(fun(Row) -> ets:delete_object(?TAB, Row) end, Dead),
+    length(Dead).

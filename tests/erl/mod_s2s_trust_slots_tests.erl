@@ -62,6 +62,49 @@ slots_test_() ->
                   ?assertEqual(0, ?S:in_use(k3))
               end)]).
 
+%% Holders killed at random moments, inside or outside their slot: never
+%% more than Max run at once, and no slot is lost (a leaked slot would
+%% make the kind busy for good).
+storm_test_() ->
+    {timeout, 60,
+     with_table(mod_s2s_trust_slots,
+       ?_test(begin
+                  %% Who is inside Fun: a row per holder, counted only
+                  %% while its process lives (a killed one leaves its row).
+                  Live = ets:new(live, [public, set]),
+                  Inside = fun() -> length([P || {P, in} <- ets:tab2list(Live), is_process_alive(P)]) end,
+                  Work = fun() ->
+                                 ets:insert(Live, {self(), in}),
+                                 ets:update_counter(Live, entered, 1, {entered, 0}),
+                                 ets:insert(Live, {{seen, Inside()}, true}),   % no lost update
+                                 try receive after rand:uniform(3) - 1 -> ok end
+                                 after ets:delete(Live, self())
+                                 end
+                         end,
+                  %% each tries until it gets in (or is killed)
+                  Try = fun Try() -> case ?S:run(k5, 2, Work) of
+                                         busy -> receive after 1 -> Try() end;
+                                         _ -> ok
+                                     end
+                        end,
+                  Pids = [spawn(Try) || _ <- lists:seq(1, 1000)],
+                  [begin
+                       rand:uniform(3) =:= 1 andalso exit(P, kill),
+                       receive after rand:uniform(2) - 1 -> ok end
+                   end || P <- Pids],
+                  Refs = [monitor(process, P) || P <- Pids],
+                  [receive {'DOWN', R, process, _, _} -> ok end || R <- Refs],
+                  Peak = lists:max([N || {{seen, N}, true} <- ets:tab2list(Live)]),
+                  ?assert(Peak =< 2),
+                  ?assert(Peak >= 1),
+                  [{entered, Entered}] = ets:lookup(Live, entered),
+                  ?assert(Entered >= 100),   % a storm, not a few
+                  %% every holder is dead: the kind is free again
+                  ?assertEqual(ran, ?S:run(k5, 2, fun() -> ran end)),
+                  ?assertEqual(ran, ?S:run(k5, 1, fun() -> ran end)),
+                  ets:delete(Live)
+              end))}.
+
 %% Without the table (module stopping): no bound, so no work.
 no_table_test_() ->
     [?_assertEqual(busy, ?S:run(k, 4, fun() -> ran end)),
