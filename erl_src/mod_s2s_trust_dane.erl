@@ -20,17 +20,8 @@
 %%% stream waits at most dane_timeout. libunbound's cache honours the
 %%% records' TTLs, so a peer's reconnections cost no new queries.
 %%%
-%%% DANE-TA and ejabberd's TLS layer: fast_tls hands us only the peer's
-%%% leaf, and a DANE-TA record names a CA certificate the peer sends in its
-%%% chain (RFC 7671 §5.2.2), which we never see. So when a leaf alone
-%%% matches none of a secure record set holding DANE-TA records, we ask the
-%%% peer's server (the SRV target and port the records are published for)
-%%% for the chain it sends, as mod_s2s_trust_learn does for intermediates,
-%%% and match again with it if its leaf is the very leaf we judge. The
-%%% probed chain needs no trust: the TLSA record (DNSSEC-signed) names the
-%%% anchor, and OpenSSL checks every signature from the leaf up. Chains
-%%% (and failures) are cached per target and leaf, an hour (failures five
-%%% minutes), so a peer's reconnections cost no probes.
+%%% DANE-TA under fast_tls, which hands us only the leaf: the chain the
+%%% peer's server sends is asked for (mod_s2s_trust_dane_chain).
 -module(mod_s2s_trust_dane).
 
 -export([start/2, stop/1, judge/4, has_resolver/1]).
@@ -42,17 +33,6 @@
 -include_lib("kernel/include/logger.hrl").
 
 -define(HOST_KEY(Host), {?MODULE, host, Host}).
-%% The chains DANE-TA peers' servers sent (mod_s2s_trust_ttl_cache).
--define(CHAINS, mod_s2s_trust_dane_chains).
--define(MAX_CHAINS, 10000).
--define(CHAIN_TTL, 3600).
--define(CHAIN_FAILURE_TTL, 300).
-%% Chain probes running at once, node-wide (mod_s2s_trust_slots: each holds
-%% a dirty I/O scheduler up to probe_timeout).
--define(MAX_PROBES, 2).
-%% Addresses of a target tried per probe, and certificates kept of a chain.
--define(MAX_ADDRESSES, 4).
--define(MAX_CHAIN, 16).
 -define(RESOLVER_KEY(Conf, Anchor), {?MODULE, resolver, Conf, Anchor}).
 
 -type policy() :: off | opportunistic | require.
@@ -137,10 +117,12 @@ judge(Host, RServer, Chain, Judged) ->
             Lookup = lookup(Host, RServer),
             mod_s2s_trust_metrics:dane_lookup(result_of(Lookup)),
             Store = mod_s2s_trust_store:of_host(Host),
-            Match = fun(Target, Records) ->
-                            Result = s2s_trust_dane:verify(Store, RServer, Target, Chain, Records),
-                            with_sent_chain(Result, Host, RServer, Target, port_of(Lookup, Target),
-                                            Chain, Records, Store)
+            Probe = mod_s2s_trust_dane_chain:prober(Host, RServer, hd(Chain),
+                                                    gen_mod:get_module_opt(Host, mod_s2s_trust, probe_timeout)),
+            Match = fun(Target, Port, Records) ->
+                            Verify = fun(C) -> s2s_trust_dane:verify(Store, RServer, Target, C, Records) end,
+                            mod_s2s_trust_dane_chain:complete(Verify(Chain), Chain, Records,
+                                                              fun() -> Probe(Target, Port) end, Verify)
                     end,
             decide(Policy, Lookup, Judged, Match)
     end.
@@ -167,111 +149,14 @@ lookup(Host, RServer) ->
             end
     end.
 
-%% A leaf alone that matched none of records holding DANE-TA ones: match
-%% again with the chain the peer's server sends (see the head).
-with_sent_chain({dane_mismatch, _, _} = Result, Host, RServer, Target, Port, [Leaf], Records, Store)
-  when is_integer(Port) ->
-    case lists:any(fun({Usage, _, _, _}) -> Usage =:= 2 end, Records) of
-        false ->
-            Result;
-        true ->
-            case sent_chain(Host, RServer, Target, Port, Leaf) of
-                {ok, [Leaf, _ | _] = Chain} ->
-                    case s2s_trust_dane:verify(Store, RServer, Target, Chain, Records) of
-                        {dane_ta, ok, Info} -> {dane_ta, ok, Info#{chain_from => peer_server}};
-                        _ -> Result
-                    end;
-                _ ->
-                    Result
-            end
-    end;
-with_sent_chain(Result, _Host, _RServer, _Target, _Port, _Chain, _Records, _Store) ->
-    Result.
-
-port_of(#{targets := Ts}, Target) ->
-    case [P || #{host := H, port := P} <- Ts, H =:= Target] of
-        [P | _] -> P;
-        [] -> undefined
-    end;
-port_of(_, _Target) ->
-    undefined.
-
-sent_chain(Host, RServer, Target, Port, Leaf) ->
-    Key = {Target, Port, crypto:hash(sha256, Leaf)},
-    Now = erlang:system_time(second),
-    case mod_s2s_trust_ttl_cache:get(?CHAINS, Key, Now) of
-        {ok, Cached} ->
-            Cached;
-        miss ->
-            case mod_s2s_trust_slots:run(dane_chain, ?MAX_PROBES,
-                                         fun() -> probe_chain(Host, RServer, Target, Port, Leaf) end) of
-                busy ->
-                    %% Our state, not the peer's: not cached.
-                    ?LOG_INFO("mod_s2s_trust: no chain probe for ~ts: ~b already running",
-                              [mod_s2s_trust:safe(RServer), ?MAX_PROBES]),
-                    {error, busy};
-                Probed ->
-                    cache_chain(Key, Probed, Now, Target, Port, RServer)
-            end
-    end.
-
-cache_chain(Key, Probed, Now, Target, Port, RServer) ->
-    TTL = case Probed of
-              {ok, _} ->
-                  ?CHAIN_TTL;
-              {error, Why} ->
-                  ?LOG_INFO("mod_s2s_trust: no chain from ~ts:~b for ~ts: ~ts",
-                            [mod_s2s_trust_format:text_escape(Target), Port,
-                             mod_s2s_trust:safe(RServer), Why]),
-                  ?CHAIN_FAILURE_TTL
-          end,
-    mod_s2s_trust_ttl_cache:put(?CHAINS, Key, Probed, Now + TTL, ?MAX_CHAINS),
-    Probed.
-
-%% The chain Target:Port sends when asked as RServer's server (STARTTLS:
-%% RFC 7673 records belong to the _xmpp-server SRV target), from the first
-%% address whose server sends our leaf; every failure ends as an error.
-probe_chain(Host, RServer, Target, Port, Leaf) ->
-    Timeout = gen_mod:get_module_opt(Host, mod_s2s_trust, probe_timeout),
-    ?LOG_INFO("mod_s2s_trust: probing ~ts:~b for the chain of ~ts (a DANE-TA record, and "
-              "ejabberd keeps only the leaf)",
-              [mod_s2s_trust_format:text_escape(Target), Port, mod_s2s_trust:safe(RServer)]),
-    %% One deadline for the whole probe, name resolution included: the
-    %% stream waits for it.
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    case [A || F <- [inet, inet6], A <- addresses(Target, F, Timeout)] of
-        [] -> {error, <<"the target has no address">>};
-        Addrs -> first_chain(lists:sublist(Addrs, ?MAX_ADDRESSES), RServer, Host, Port, Leaf, Deadline)
-    end.
-
-first_chain([], _RServer, _Host, _Port, _Leaf, _Deadline) ->
-    {error, <<"no address answered with the leaf judged">>};
-first_chain([Addr | Rest], RServer, Host, Port, Leaf, Deadline) ->
-    case Deadline - erlang:monotonic_time(millisecond) of
-        Left when Left < 100 ->
-            {error, <<"probe_timeout passed">>};
-        Left ->
-            try s2s_trust:probe(RServer, Host, Addr, Port, starttls, Left) of
-                {ok, [Leaf | _] = Chain, _Info} -> {ok, lists:sublist(Chain, ?MAX_CHAIN)};
-                _ -> first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
-            catch _:_ ->
-                    first_chain(Rest, RServer, Host, Port, Leaf, Deadline)
-            end
-    end.
-
-addresses(Target, Family, Timeout) ->
-    case inet:gethostbyname(binary_to_list(Target), Family, Timeout) of
-        {ok, {hostent, _, _, _, _, As}} -> As;
-        {error, _} -> []
-    end.
-
 result_of({error, Why}) -> Why;
 result_of(#{status := S}) -> S.
 
 %% The policy, as a pure function of the lookup, the PKIX judgement and a
 %% match function (EUnit covers every row).
 -spec decide(policy(), s2s_trust_dane:lookup() | {error, atom()}, judged(),
-             fun((binary(), [s2s_trust_dane:tlsa()]) -> {atom(), atom(), map()})) -> judged().
+             fun((binary(), inet:port_number(), [s2s_trust_dane:tlsa()]) -> {atom(), term(), map()})) ->
+          judged().
 decide(Policy, {error, Why}, Judged, _Match) ->
     unavailable(Policy, atom_to_binary(Why), Judged);
 decide(Policy, #{status := error} = L, Judged, _Match) ->
@@ -289,7 +174,7 @@ decide(require, #{status := insecure}, {_, D}, _Match) ->
 decide(opportunistic, #{status := insecure}, {V, D}, _Match) ->
     {V, pkix(V, D#{dane => insecure})};
 decide(Policy, #{status := secure, targets := Targets}, {V, D} = Judged, Match) ->
-    Sets = [{H, Rs} || #{host := H, status := secure, records := [_ | _] = Rs} <- Targets],
+    Sets = [{H, P, Rs} || #{host := H, port := P, status := secure, records := [_ | _] = Rs} <- Targets],
     case Sets of
         [] when Policy =:= require ->
             {{error, dane_required},
@@ -298,7 +183,7 @@ decide(Policy, #{status := secure, targets := Targets}, {V, D} = Judged, Match) 
         [] ->
             {V, pkix(V, D#{dane => no_records})};
         _ ->
-            pick(Policy, [{H, Match(H, Rs)} || {H, Rs} <- Sets], Judged)
+            pick(Policy, [{H, Match(H, P, Rs)} || {H, P, Rs} <- Sets], Judged)
     end.
 
 %% One matching record set accepts; else a record that matched a chain
@@ -307,6 +192,7 @@ decide(Policy, #{status := secure, targets := Targets}, {V, D} = Judged, Match) 
 pick(Policy, Results, {V, D}) ->
     Accepted = [{H, O, I} || {H, {O, ok, I}} <- Results, lists:member(O, [dane_ee, dane_ta, pkix])],
     Failed = [{H, R} || {H, {failed, R, _}} <- Results],
+    Unavailable = [{H, W} || {H, {ta_chain_unavailable, W, _}} <- Results],
     Mismatched = [H || {H, {dane_mismatch, _, _}} <- Results],
     case {Accepted, Failed, Mismatched} of
         {[{H, O, I} | _], _, _} ->
@@ -318,6 +204,16 @@ pick(Policy, Results, {V, D}) ->
              D#{dane => secure, dane_target => H,
                 detail => <<"a DNSSEC-signed TLSA record of ", H/binary, " matched, but the chain "
                             "failed: ", (atom_to_binary(R))/binary>>}};
+        {[], [], _} when Unavailable =/= [] ->
+            %% Not a mismatch: the anchor the records name is in a chain we
+            %% could not get (busy, no answer). Refused all the same: an
+            %% attacker can keep the probe slots busy.
+            [{H, Why} | _] = Unavailable,
+            {{error, dane_unavailable},
+             D#{dane => secure, dane_target => H,
+                detail => <<"the DNSSEC-signed TLSA records of ", H/binary, " name a DANE-TA anchor, "
+                            "and the chain the peer's server sends could not be obtained (ejabberd "
+                            "keeps only the leaf): ", (mod_s2s_trust_format:text_escape(Why))/binary>>}};
         {[], [], [H | _]} ->
             {{error, dane_mismatch},
              D#{dane => secure, dane_target => H,

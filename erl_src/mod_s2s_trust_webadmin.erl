@@ -423,7 +423,8 @@ reason_words(dnssec_bogus) ->
 reason_words(dane_required) ->
     <<"DANE is required, and the peer has no secure, usable TLSA records">>;
 reason_words(dane_unavailable) ->
-    <<"DANE is required, and the TLSA lookup got no answer">>;
+    <<"the TLSA lookup got no answer (dane: require), or the DANE-TA anchor the peer's records "
+      "name is in a chain its server did not give when asked">>;
 reason_words(posh_mismatch) ->
     <<"the certificate matches none of the fingerprints of the peer's POSH document">>;
 reason_words(R) ->

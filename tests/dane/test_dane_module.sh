@@ -11,6 +11,10 @@
 #                the untrusted root2) it sends whole; secure SRV + DANE-TA
 #                2 0 1 of that CA. ejabberd hands the module only the leaf,
 #                so the module asks t's server for its chain.
+#   w.dane.test  Prosody, a PKIX-valid chain (the lab's trusted root) it
+#                sends whole; secure SRV + DANE-TA 2 0 1 of inter2, a CA
+#                its chain does not lead to: refused dane_mismatch after
+#                the probe (the records are enforced over PKIX)
 #   m.dane.test  Prosody, valid chain from the test CA; secure TLSA of another key
 #   p.plain.test Prosody, self-signed, in an unsigned zone
 #   x.broken.test Prosody, valid chain from the test CA, in a zone whose
@@ -38,9 +42,9 @@ E2E_LOGS=(a)
 
 declare -A IP=([a]=127.0.0.110 [r]=127.0.0.111 [e]=127.0.0.112 [n]=127.0.0.113
                [m]=127.0.0.114 [p]=127.0.0.115 [x]=127.0.0.116 [s]=127.0.0.117 [s2]=127.0.0.118
-               [q]=127.0.0.119 [t]=127.0.0.151)
+               [q]=127.0.0.119 [t]=127.0.0.151 [w]=127.0.0.153)
 declare -A DOM=([a]=a.dane.test [r]=r.dane.test [e]=e.dane.test [n]=n.dane.test
-                [m]=m.dane.test [p]=p.plain.test [x]=x.broken.test [t]=t.dane.test)
+                [m]=m.dane.test [p]=p.plain.test [x]=x.broken.test [t]=t.dane.test [w]=w.dane.test)
 DNS=$LAB_DIR/dns
 
 lab_init || exit 1
@@ -48,6 +52,7 @@ trap 'dnslab_stop "$DNS"; lab_teardown' EXIT
 for k in "${!DOM[@]}"; do lab_add_host "${DOM[$k]}" "${IP[$k]}" || exit 1; done
 # t's SRV target, for the VM's resolver (the module probes it for t's chain).
 lab_add_host xmpp.t.dane.test "${IP[t]}" || exit 1
+lab_add_host xmpp.w.dane.test "${IP[w]}" || exit 1
 
 # ---- certificates ----------------------------------------------------------------
 lab_issue_leaf a a.dane.test >/dev/null
@@ -55,6 +60,7 @@ lab_issue_leaf r r.dane.test >/dev/null
 lab_issue_leaf e e.dane.test selfsigned >/dev/null
 lab_issue_leaf n n.dane.test selfsigned >/dev/null
 lab_issue_leaf t t.dane.test issuer=inter2 >/dev/null
+lab_issue_leaf w w.dane.test >/dev/null
 lab_issue_leaf m m.dane.test >/dev/null
 lab_issue_leaf p p.plain.test selfsigned >/dev/null
 lab_issue_leaf x x.broken.test >/dev/null
@@ -70,7 +76,7 @@ tlsa() { dnslab_tlsa_rdata 3 1 1 "$(lab_cert "$1" cert)"; }
 # ---- the zones -------------------------------------------------------------------
 mkdir -p "$DNS"
 dnslab_zone "$DNS" dane.test signed || exit 1
-for k in a r e m t; do
+for k in a r e m t w; do
     dnslab_record "$DNS" dane.test "_xmpp-server._tcp.$k 60 IN SRV 0 5 5269 xmpp.$k.dane.test."
     dnslab_record "$DNS" dane.test "xmpp.$k 60 IN A ${IP[$k]}"
 done
@@ -78,6 +84,7 @@ for k in a r e; do
     dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.$k 60 IN TLSA $(tlsa "$k")"
 done
 dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.t 60 IN TLSA $(dnslab_tlsa_rdata 2 0 1 "$LAB_DIR/pki/inter2.pem")"
+dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.w 60 IN TLSA $(dnslab_tlsa_rdata 2 0 1 "$LAB_DIR/pki/inter2.pem")"
 # m's chain is PKIX-valid, but the record it publishes is e's key.
 dnslab_record "$DNS" dane.test "_5269._tcp.xmpp.m 60 IN TLSA $(tlsa e)"
 # n: no SRV; the record sits under the domain itself.
@@ -112,11 +119,11 @@ lab_ejabberd_start a a.dane.test "${IP[a]}" a starttls=required dialback=yes cod
     modules="$(module opportunistic)" nowait || exit 1
 lab_ejabberd_start r r.dane.test "${IP[r]}" r starttls=required dialback=yes code="$LAB_REPO" \
     modules="$(module require)" nowait || exit 1
-for k in e n m p x t; do
+for k in e n m p x t w; do
     lab_prosody_start "$k" "${DOM[$k]}" "${IP[$k]}" "$k" - secure_auth=false nowait || exit 1
 done
-lab_wait_ready a r e n m p x t || exit 1
-for k in a r e n m p x t; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1; done
+lab_wait_ready a r e n m p x t w || exit 1
+for k in a r e n m p x t w; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1; done
 
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
@@ -146,6 +153,11 @@ lab_send u@a.dane.test u@t.dane.test "a to t"
 check "DANE-TA, private CA sent by the peer: a -> t delivered" a t -- lab_wait_delivered u@t.dane.test "a to t"
 check "s2s_trust_check: DANE-TA, its anchor from the peer's server" -- \
     explains a t.dane.test "TLSA record (DANE-TA) of xmpp\.t\.dane\.test, its anchor in the chain the peer"
+lab_send u@w.dane.test u@a.dane.test "w to a"
+check "DANE-TA of another CA than the peer's chain leads to: w -> a refused dane_mismatch" a w -- \
+    lab_assert_not_delivered u@a.dane.test "w to a" a "$REFUSED_IN w\.dane\.test: dane_mismatch"
+check "the module asked w's server for its chain before refusing" -- \
+    logged a 'probing xmpp\.w\.dane\.test:5269 for the chain of w\.dane\.test'
 check "nothing recorded for t.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^t\.dane\.test"'
 
 lab_send u@n.dane.test u@a.dane.test "n to a"
