@@ -67,11 +67,9 @@ cli_suite_bin "$TOP" || exit 1
 _weblab_check_dir "$LAB_DIR" || exit 1
 cli_suite_run_dir "$LAB_DIR" weblab_stop "$WEB" || exit 1
 mkdir -p "$WEB" || exit 1
-SLOW_PID=
 # shellcheck disable=SC2034 # set and read by name (cli_suite_tls_server, cli_suite_stop_pid)
 XMPP_PID=
-stop_slow() { cli_suite_stop_pid SLOW_PID; }
-trap 'stop_slow; cli_suite_stop_pid XMPP_PID; weblab_stop "$WEB"' EXIT
+trap 'weblab_silent_stop "$WEB"; cli_suite_stop_pid XMPP_PID; weblab_stop "$WEB"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -132,24 +130,7 @@ weblab_start "$WEB" "$WEB_ADDR" "$WEB_PORT" || exit 1
 
 # The silent server: accepts every connection, reads, answers nothing (a
 # web server gone dark mid-handshake). Loopback only, stopped by its pid.
-case $SLOW_ADDR in 127.*) ;; *) echo "SLOW_ADDR must be in 127/8"; exit 1 ;; esac
-python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(16)
-print("ready", flush=True)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)' "$SLOW_ADDR" "$WEB_PORT" >"$LAB_DIR/slow.out" 2>&1 &
-SLOW_PID=$!
-for _ in $(seq 250); do
-    grep -q ready "$LAB_DIR/slow.out" && break
-    kill -0 "$SLOW_PID" 2>/dev/null || break
-    sleep 0.02
-done
-grep -q ready "$LAB_DIR/slow.out" || { echo "the silent server did not start:"; cat "$LAB_DIR/slow.out"; exit 1; }
+weblab_silent_start "$WEB" "$SLOW_ADDR" "$WEB_PORT" || exit 1
 
 OUT=$LAB_DIR/out
 # posh DOMAIN [ARGS...]: the command's stdout in $OUT, stderr in $OUT.err,

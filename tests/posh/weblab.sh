@@ -19,6 +19,15 @@
 #                                its workers, KILL late. Safe when not running.
 #   weblab_pids DIR               the master's pid, then its workers'
 #   weblab_show_log DIR           tail of nginx's error log, for failures
+#   weblab_silent_start DIR ADDR PORT
+#                                a web server gone dark: accepts every
+#                                connection and never answers (python3), in
+#                                the background; returns once it listens
+#   weblab_silent_stop DIR        TERM it by its pid and reap it. Safe when
+#                                not running.
+#   weblab_silent_most DIR        the most connections it held open at once
+#                                (each is read and dropped when its client
+#                                closes), 0 if none
 #
 # DIR is absolute, without blanks; put it under the suite's LAB_DIR so the
 # lab's teardown sees nginx (its command line names DIR). ADDR must be
@@ -231,3 +240,67 @@ weblab_show_log() {
         tail -n "${WEBLAB_TAIL_LINES:-15}" "$f" >&2
     done
 }
+
+# weblab_silent_start DIR ADDR PORT: the silent server (see the head).
+weblab_silent_start() {
+    local dir=$1 addr=$2 port=$3 pid deadline
+    _weblab_check_dir "$dir" || return 1
+    case $addr in 127.*) ;; *) _weblab_log "the silent server's ADDR must be in 127/8: $addr"; return 1 ;; esac
+    mkdir -p "$dir/silent" || return 1
+    rm -f "$dir/silent/out" "$dir/silent/most"
+    python3 -c 'import selectors, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+sel = selectors.DefaultSelector()
+sel.register(s, selectors.EVENT_READ)
+open_now = most = 0
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is s:
+            c, _ = s.accept()
+            sel.register(c, selectors.EVENT_READ)
+            open_now += 1
+            if open_now > most:
+                most = open_now
+                with open(sys.argv[3] + ".tmp", "w") as f:
+                    f.write("%d\n" % most)
+                __import__("os").replace(sys.argv[3] + ".tmp", sys.argv[3])
+        else:
+            try:
+                data = key.fileobj.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                open_now -= 1' "$addr" "$port" "$dir/silent/most" >"$dir/silent/out" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/silent/pid"
+    deadline=$(($(_weblab_ms) + WEBLAB_TIMEOUT * 1000))
+    until grep -q ready "$dir/silent/out" 2>/dev/null; do
+        if ! _weblab_alive "$pid" || (($(_weblab_ms) >= deadline)); then
+            _weblab_log "the silent server on $addr:$port did not start: $(cat "$dir/silent/out" 2>/dev/null)"
+            weblab_silent_stop "$dir"
+            return 1
+        fi
+        sleep 0.02
+    done
+}
+
+# weblab_silent_stop DIR
+weblab_silent_stop() {
+    local pid
+    pid=$(cat "$1/silent/pid" 2>/dev/null) || return 0
+    if _weblab_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        _weblab_wait_gone 5 "$pid" || kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -f "$1/silent/pid"
+}
+
+# weblab_silent_most DIR: the most connections held open at once.
+weblab_silent_most() { cat "$1/silent/most" 2>/dev/null || echo 0; }
