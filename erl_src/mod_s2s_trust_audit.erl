@@ -74,7 +74,8 @@ snapshot(Host) ->
                            dane_resolver => mod_s2s_trust_dane:has_resolver(Host),
                            posh => gen_mod:get_module_opt(Host, mod_s2s_trust, posh),
                            posh_cafile => posh_cafile(Host),
-                           posh_resolve => gen_mod:get_module_opt(Host, mod_s2s_trust, posh_resolve)};
+                           posh_resolve => gen_mod:get_module_opt(Host, mod_s2s_trust, posh_resolve),
+                           posh_port => gen_mod:get_module_opt(Host, mod_s2s_trust, posh_port)};
                  false -> #{loaded => false}
              end,
     #{host => Host,
@@ -506,6 +507,10 @@ check_posh(#{loaded := true, posh := on, posh_resolve := [_ | _] = Rs}) ->
     r(posh, warn, [<<"posh on, with posh_resolve set (">>, integer_to_binary(length(Rs)),
                    <<" fixed address(es)): POSH fetches for those names skip DNS">>],
       <<"remove posh_resolve outside tests">>);
+check_posh(#{loaded := true, posh := on, posh_port := Port}) when is_integer(Port), Port =/= 0 ->
+    r(posh, warn, [<<"posh on, with posh_port ">>, integer_to_binary(Port),
+                   <<": POSH documents are fetched from that port, not 443 (RFC 7711)">>],
+      <<"remove posh_port outside tests">>);
 check_posh(#{loaded := true, posh := on, posh_cafile := #{file := F}}) ->
     r(posh, pass, [<<"posh on, web servers verified against ">>, F], <<>>);
 check_posh(_) ->

@@ -330,6 +330,8 @@ posh_test_() ->
      ?_assertEqual([pass], status_of(posh, M(#{posh => off, posh_cafile => #{file => <<"/x">>,
                                                                               readable => false}}))),
      ?_assertEqual([warn], status_of(posh, M(#{posh => on, posh_resolve => [<<"a:1:127.0.0.1">>]}))),
+     ?_assertEqual([warn], status_of(posh, M(#{posh => on, posh_port => 8443}))),
+     ?_assertEqual([pass], status_of(posh, M(#{posh => on, posh_port => 0}))),
      ?_assertEqual([], status_of(posh, G#{module => #{loaded => false}}))].
 
 %% What accepted the peers: an inventory, always a pass, sorted by authority.
