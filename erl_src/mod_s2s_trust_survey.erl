@@ -93,21 +93,11 @@ mod_doc_opts() ->
 %% and never takes a stream down.
 -spec start() -> ok.
 start() ->
-    Spec = #{id => ?SERVER, start => {gen_server, start_link, [{local, ?SERVER}, ?MODULE, [], []]},
-             restart => transient, shutdown => 5000, type => worker, modules => [?MODULE]},
-    case supervisor:start_child(ejabberd_gen_mod_sup, Spec) of
-        {ok, _} -> ok;
-        {error, {already_started, _}} -> ok;
-        {error, already_present} ->
-            _ = supervisor:restart_child(ejabberd_gen_mod_sup, ?SERVER),
-            ok
-    end.
+    mod_s2s_trust_worker:start(?SERVER, []).
 
 -spec stop() -> ok.
 stop() ->
-    _ = supervisor:terminate_child(ejabberd_gen_mod_sup, ?SERVER),
-    _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
-    ok.
+    mod_s2s_trust_worker:stop(?SERVER).
 
 -spec init_table() -> ok | {error, term()}.
 init_table() ->
@@ -210,7 +200,7 @@ cli_args(Domain, Opts) ->
 file_opt(_Flag, default) -> [];
 file_opt(Flag, Path) -> [Flag, str(Path)].
 
-str(B) when is_binary(B) -> binary_to_list(B);
+str(B) when is_binary(B) -> unicode:characters_to_list(B);   % a path may be UTF-8
 str(A) when is_atom(A) -> atom_to_list(A);
 str(L) when is_list(L) -> L.
 
@@ -259,7 +249,9 @@ handle_info({Port, {exit_status, Status}}, #{running := #{port := Port, buf := B
                   true -> decode(Buf);
                   false -> {error, iolist_to_binary(io_lib:format("the CLI exited with status ~b", [Status]))}
               end,
-    {noreply, finish(S, Outcome)};
+    %% The CLI has exited and been reaped: its pid may be another
+    %% process's by now, so it is never signalled.
+    {noreply, finish(S#{running := maps:remove(os_pid, maps:get(running, S))}, Outcome)};
 handle_info({survey_deadline, Port}, #{running := #{port := Port}} = S) ->
     {noreply, finish(S, {error, <<"the CLI overran its deadline and was killed">>})};
 handle_info(start_next, S) ->
@@ -269,9 +261,14 @@ handle_info({'EXIT', Port, _Why}, #{running := #{port := Port}} = S) ->
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-terminate(_Reason, #{running := #{} = Run}) ->
-    kill(Run);
-terminate(_Reason, _S) ->
+%% A stop or a crash loses the queue (not the results): said in the log,
+%% and in docs/survey.md.
+terminate(_Reason, #{running := Run, queued := In}) ->
+    is_map(Run) andalso kill(Run),
+    Lost = map_size(In) + case Run of #{} -> 1; none -> 0 end,
+    Lost > 0 andalso
+        ?LOG_NOTICE("mod_s2s_trust: survey worker stopped; ~b queued or running domain(s) not "
+                    "surveyed (queue them again with s2s_trust_survey)", [Lost]),
     ok.
 
 code_change(_Old, S, _Extra) ->
@@ -299,7 +296,12 @@ next(#{queue := Q, queued := In, next_at := At} = S) ->
     end.
 
 run(Domain) ->
-    Host = mod_s2s_trust_record_host(),
+    case options_host() of
+        undefined -> {error, <<"mod_s2s_trust is not loaded on any vhost">>};
+        Host -> run(Domain, Host)
+    end.
+
+run(Domain, Host) ->
     Opts = maps:from_list([{K, gen_mod:get_module_opt(Host, mod_s2s_trust, K)}
                            || K <- [survey_timeout, survey_from_zone, survey_from, survey_dialback,
                                     trust_config, dane, dnssec_config,
@@ -337,8 +339,13 @@ cli(default) ->
 cli(Path) ->
     str(Path).
 
-mod_s2s_trust_record_host() ->
-    hd([H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)]).
+%% The survey is the node's: its options are those of the first vhost
+%% (in the order of hosts:) that runs the module (docs/survey.md).
+options_host() ->
+    case [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, mod_s2s_trust)] of
+        [H | _] -> H;
+        [] -> undefined
+    end.
 
 finish(#{running := #{domain := D, timer := T} = Run} = S, Outcome) ->
     _ = erlang:cancel_timer(T),
@@ -348,16 +355,23 @@ finish(#{running := #{domain := D, timer := T} = Run} = S, Outcome) ->
              {ok, []} -> store_failure(S, D, <<"the CLI's answer holds no result for the domain">>);
              {error, Why} -> store_failure(S, D, Why)
          end,
-    Interval = gen_mod:get_module_opt(mod_s2s_trust_record_host(), mod_s2s_trust, survey_interval),
+    Interval = case options_host() of
+                   undefined -> 0;
+                   Host -> gen_mod:get_module_opt(Host, mod_s2s_trust, survey_interval)
+               end,
     next(S1#{running := none, next_at := erlang:monotonic_time(millisecond) + Interval}).
 
-kill(#{port := Port, os_pid := OsPid}) ->
-    %% try, not a bare catch: OTP 29 deprecates that, and sid refuses to
-    %% compile it (warnings are errors).
+%% The CLI stops at its own --deadline; this is the backstop for one that
+%% does not, or whose answer was too long. Killed while the port is open:
+%% its pid is still its own then. A number only reaches the shell.
+%% (try, not a bare catch: OTP 29 deprecates that, and sid refuses to
+%% compile it, warnings being errors.)
+kill(#{port := Port} = Run) ->
+    case maps:get(os_pid, Run, undefined) of
+        OsPid when is_integer(OsPid) -> os:cmd("kill -9 " ++ integer_to_list(OsPid) ++ " 2>/dev/null");
+        _ -> ok
+    end,
     try port_close(Port) catch _:_ -> ok end,
-    %% The CLI stops at its own --deadline; this is the backstop for one
-    %% that does not. A number only reaches the shell.
-    is_integer(OsPid) andalso os:cmd("kill -9 " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
     ok.
 
 decode(Buf) ->
@@ -374,12 +388,21 @@ json_decode(Buf) ->
         false -> jiffy:decode(Buf, [return_maps])
     end.
 
-%% A domain the CLI could not survey at all is still a result: unreachable,
-%% with our reason, so the operator sees it was tried.
+%% A domain the CLI could not survey at all (our failure, not the
+%% domain's: no program, an overrun, an answer that is not JSON) keeps its
+%% earlier measurement; without one it is inconclusive, with our reason,
+%% so the operator sees it was tried. Never "unreachable": that would
+%% publish our fault as the domain's.
 store_failure(S, D, Why) ->
-    ?LOG_INFO("mod_s2s_trust: survey of ~ts failed: ~ts", [mod_s2s_trust:safe(D), Why]),
-    store(S, #{domain => D, verdict => unreachable, reason => <<"not surveyed: ", Why/binary>>,
-               measured_at => erlang:system_time(second), evidence => [], accepted => [], checks => #{}}).
+    ?LOG_WARNING("mod_s2s_trust: survey of ~ts failed: ~ts", [mod_s2s_trust:safe(D), Why]),
+    case mnesia:dirty_read(s2s_trust_survey, D) of
+        [_Earlier] ->
+            S;
+        [] ->
+            store(S, #{domain => D, verdict => inconclusive, reason => <<"not surveyed: ", Why/binary>>,
+                       measured_at => erlang:system_time(second), evidence => [], accepted => [],
+                       checks => #{}})
+    end.
 
 store(S, #{domain := D} = R) ->
     mnesia:dirty_write(#s2s_trust_survey{domain = D, result = R}),

@@ -21,6 +21,8 @@
 #   kc.test   127.0.0.142  accepts and closes, counting (listener.py) unreachable
 #   svf.test  127.0.0.143  the survey's own dialback listener: the name its
 #                          untrusted peers use (in every server's hosts file)
+#   kf.test   127.0.0.148  ejabberd + mod_s2s_trust whose survey_cli is
+#                          tests/survey/fake_cli.sh: the worker's failure paths
 #   m001..m100.test  127.0.0.144  one Prosody hosting 100 domains (the
 #                          100-domain run: 8 jobs, a printed deadline budget)
 #   nginx     127.0.0.145:8443  POSH documents (tests/posh/weblab.sh): kp.test's
@@ -56,7 +58,7 @@ BIN=${S2S_TRUST_BIN:-$REPO/priv/bin/s2s-trust}
 E2E_LOGS=(ke kd kh kp kq kx ki)
 declare -A IP=([ke]=127.0.0.133 [kd]=127.0.0.134 [kh]=127.0.0.135 [kp]=127.0.0.136 [kq]=127.0.0.137
                [kx]=127.0.0.138 [ki]=127.0.0.139 [kn]=127.0.0.140 [kt]=127.0.0.141 [kc]=127.0.0.142
-               [svf]=127.0.0.143 [km]=127.0.0.144)
+               [svf]=127.0.0.143 [km]=127.0.0.144 [kf]=127.0.0.148)
 HELPER_PIDS=()
 SAVE=${S2S_SURVEY_SAVE:-}
 WEB=$LAB_DIR/web
@@ -157,6 +159,16 @@ setup() {
   survey_timeout: 20000
   survey_from: svf.test
   survey_dialback: \"${IP[svf]}:5269\"" nowait || return 1
+    # kf's survey runs a fake CLI (tests/survey/fake_cli.sh), from a
+    # directory ejabberd's user may write its pid files into.
+    mkdir -p "$LAB_DIR/fake" && chmod 1777 "$LAB_DIR/fake" && cp "$HERE/fake_cli.sh" "$LAB_DIR/fake/cli" &&
+        chmod 0755 "$LAB_DIR/fake/cli" || return 1
+    lab_issue_leaf kf kf.test || return 1
+    lab_ejabberd_start kf kf.test "${IP[kf]}" kf code="$REPO" modules="mod_s2s_trust:
+  trust_config: \"$TRUST/trust.conf\"
+  survey_interval: 0
+  survey_timeout: 5000
+  survey_cli: \"$LAB_DIR/fake/cli\"" nowait || return 1
     lab_ejabberd_start kd kd.test "${IP[kd]}" kd nowait || return 1
     lab_ejabberd_start kh kh.test "${IP[kh]}" kh hardened nowait || return 1
     # Prosody's XEP-0368 service takes its certificate from s2s_direct_tls_ssl.
@@ -170,7 +182,7 @@ setup() {
     listener close kc || return 1
     published || return 1
     srv_dns || return 1
-    lab_wait_ready ke kd kh kp kq kx ki km
+    lab_wait_ready ke kf kd kh kp kq kx ki km
 }
 
 # SRV records for the direct TLS run, served by the probe suite's small DNS
@@ -433,6 +445,42 @@ if _lab_poll 60 0.5 kp_resurveyed; then e2e_ok "the connected partner surveyed a
 lab_ejabberd_restart ke >/dev/null 2>&1
 if [ "$(sv_count)" = 4 ] && sv_has kd.test accepts_untrusted; then e2e_ok "the survey's results survive a restart of ejabberd"; else
     e2e_fail "after a restart: $(sv_count) results"; sv_rows | sed 's/^/     | /'
+fi
+
+# ---- (10) the survey worker's failure paths (kf: a fake CLI) ---------------------------
+# Each is our failure, not the domain's: inconclusive, "not surveyed: ...".
+kf_rows() { lab_ctl kf s2s_trust_survey_results 2>/dev/null; }
+kf_done() { [ "$(kf_rows | grep -c .)" -ge 4 ]; }
+# hang.test holds the worker for survey_timeout + 10 s: meanwhile the
+# others wait, and asking again queues nothing twice.
+KQ=$(lab_ctl kf s2s_trust_survey hang.test 2>&1)
+KQ2=$(lab_ctl kf s2s_trust_survey "exit2.test,garbage.test,big.test,hang.test" 2>&1)
+KQ3=$(lab_ctl kf s2s_trust_survey "exit2.test" 2>&1)
+if grep -q '^1 domain(s) queued, 0 already' <<<"$KQ" && grep -q '^3 domain(s) queued, 1 already queued or running' <<<"$KQ2" &&
+   grep -q '^0 domain(s) queued, 1 already queued or running' <<<"$KQ3"; then
+    e2e_ok "a domain already queued or running is not queued twice"
+else
+    e2e_fail "queueing twice: '$KQ', '$KQ2', '$KQ3'"
+fi
+T2=$(_lab_ms)
+if _lab_poll 60 0.5 kf_done; then e2e_ok "the fake CLI's four domains ended within $(($(_lab_ms) - T2)) ms (one overran: survey_timeout 5 s + 10 s)"; else
+    e2e_fail "the fake CLI's domains: $(kf_rows | grep -c .) of 4 after 60 s"; kf_rows | sed 's/^/     | /'
+fi
+kf_says() { kf_rows | grep -Eq "^${1//./\\.}"$'\t'"inconclusive"$'\t'"not surveyed: $2"; }
+for want in "exit2.test|the CLI exited with status 2" "garbage.test|the CLI's answer is not JSON" \
+            "big.test|the CLI's answer is over 4 MB" "hang.test|the CLI overran its deadline and was killed"; do
+    if kf_says "${want%%|*}" "${want#*|}"; then e2e_ok "${want%%|*}: inconclusive, ${want#*|}"; else
+        e2e_fail "${want%%|*}: not '${want#*|}'"; kf_rows | sed 's/^/     | /'
+    fi
+done
+gone() { ! kill -0 "$(cat "$LAB_DIR/fake/$1.pid" 2>/dev/null)" 2>/dev/null; }
+if gone hang.test && gone big.test; then e2e_ok "the overrunning and the over-long CLI were killed (no process left)"; else
+    e2e_fail "a fake CLI still runs: hang $(cat "$LAB_DIR/fake/hang.test.pid") big $(cat "$LAB_DIR/fake/big.test.pid")"
+fi
+if ! lab_ctl kf s2s_trust_export survey | grep -q '^## Unreachable'; then
+    e2e_ok "our failures are not published as the domains' (no Unreachable section)"
+else
+    e2e_fail "a failure of ours listed as unreachable"
 fi
 
 # ---- usage --------------------------------------------------------------------------
