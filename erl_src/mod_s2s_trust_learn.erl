@@ -65,21 +65,11 @@ init_table() ->
 %% module supervisor, so a crash restarts it and never takes a stream down.
 -spec start() -> ok.
 start() ->
-    Spec = #{id => ?SERVER, start => {gen_server, start_link, [{local, ?SERVER}, ?MODULE, [], []]},
-             restart => transient, shutdown => 5000, type => worker, modules => [?MODULE]},
-    case supervisor:start_child(ejabberd_gen_mod_sup, Spec) of
-        {ok, _} -> ok;
-        {error, {already_started, _}} -> ok;
-        {error, already_present} ->
-            _ = supervisor:restart_child(ejabberd_gen_mod_sup, ?SERVER),
-            ok
-    end.
+    mod_s2s_trust_worker:start(?SERVER, []).
 
 -spec stop() -> ok.
 stop() ->
-    _ = supervisor:terminate_child(ejabberd_gen_mod_sup, ?SERVER),
-    _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
-    ok.
+    mod_s2s_trust_worker:stop(?SERVER).
 
 %% Try to complete Domain's chain for Host's store; wait at most WaitMs.
 %% {learned, N}: N new intermediates are in every store now (verify

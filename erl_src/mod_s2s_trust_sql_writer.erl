@@ -59,21 +59,11 @@
 -spec start(binary()) -> ok.
 start(Host) ->
     stats_counters(),
-    Spec = #{id => ?SERVER, start => {gen_server, start_link, [{local, ?SERVER}, ?MODULE, Host, []]},
-             restart => transient, shutdown => 5000, type => worker, modules => [?MODULE]},
-    case supervisor:start_child(ejabberd_gen_mod_sup, Spec) of
-        {ok, _} -> ok;
-        {error, {already_started, _}} -> ok;
-        {error, already_present} ->
-            _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
-            start(Host)
-    end.
+    mod_s2s_trust_worker:start(?SERVER, Host).
 
 -spec stop() -> ok.
 stop() ->
-    _ = supervisor:terminate_child(ejabberd_gen_mod_sup, ?SERVER),
-    _ = supervisor:delete_child(ejabberd_gen_mod_sup, ?SERVER),
-    ok.
+    mod_s2s_trust_worker:stop(?SERVER).
 
 %% Hand one violation (a row of count 1, from mod_s2s_trust_violators:merge)
 %% to the writer. Never blocks, never raises.
