@@ -135,7 +135,7 @@ crl_info(_Host, false) ->
 %% judged by our own verifier against the host's store, as a peer running
 %% this module would judge it.
 host_certs(Host, Store) ->
-    Ascii = try list_to_binary(idna:utf8_to_ascii(Host)) catch _:_ -> Host end,
+    Ascii = try list_to_binary(idna:to_ascii(unicode:characters_to_list(Host))) catch _:_ -> Host end,
     try pkix:get_certfile(Ascii) of
         {EC, RSA, DSA} ->
             [cert_entry(Kind, File, Host, Store)

@@ -34,7 +34,8 @@
 
 -define(SERVER, ?MODULE).
 -define(MAX_QUEUE, 1000).
--define(MAX_RESULTS, 10000).
+%% Results kept (each up to ~15 KB: 24 evidence lines of 512 bytes).
+-define(MAX_RESULTS, 2000).
 %% Bytes read of one CLI answer; more is a failure.
 -define(MAX_OUTPUT, 4194304).
 %% How long past survey_timeout the CLI may take before it is killed (it
@@ -121,16 +122,30 @@ survey_(Targets) ->
         {error, Why} ->
             {error, Why};
         What ->
-            Domains = [D || D <- domains(What), mod_s2s_trust_survey_report:valid_domain(D)],
+            %% Partners' names (connected, violators) may be U-labels:
+            %% the CLI takes A-labels. A name that is neither is counted.
+            Named = [to_ascii(D) || D <- domains(What)],
+            Domains = lists:usort([D || D <- Named, mod_s2s_trust_survey_report:valid_domain(D)]),
+            Skipped = length(Named) - length([D || D <- Named, mod_s2s_trust_survey_report:valid_domain(D)]),
             try gen_server:call(?SERVER, {queue, Domains}, 10000) of
                 {Queued, Already, Full} ->
                     {ok, iolist_to_binary(
-                           io_lib:format("~b domain(s) queued, ~b already queued or running, "
-                                         "~b not queued (queue full); results: ejabberdctl "
-                                         "s2s_trust_survey_results", [Queued, Already, Full]))}
+                           [io_lib:format("~b domain(s) queued, ~b already queued or running, "
+                                          "~b not queued (queue full); results: ejabberdctl "
+                                          "s2s_trust_survey_results", [Queued, Already, Full]),
+                            case Skipped of
+                                0 -> [];
+                                _ -> io_lib:format("; ~b name(s) skipped: not domain names", [Skipped])
+                            end])}
             catch exit:_ ->
                     {error, <<"the survey worker is not running (is mod_s2s_trust loaded?)">>}
             end
+    end.
+
+to_ascii(D) ->
+    try list_to_binary(idna:to_ascii(unicode:characters_to_list(D))) of
+        A -> string:lowercase(A)
+    catch _:_ -> D   % not a name: valid_domain/1 drops it, and it is counted
     end.
 
 %% What the worker is doing: {Running | none, Queued}.
