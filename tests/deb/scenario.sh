@@ -83,6 +83,11 @@ check "an untrusted peer (c.test) is refused" \
     "mod_s2s_trust: refused inbound s2s stream of c.test"
 listed_violator() { lab_ctl a s2s_trust_violators | grep -q '^c\.test'; }
 check "s2s_trust_violators lists c.test" _lab_poll 10 0.2 listed_violator
+# The survey from ejabberd runs the packaged program (/usr/bin/s2s-trust:
+# the app directory has no priv/bin): a result that is not "not surveyed".
+surveyed() { lab_ctl a s2s_trust_survey_results | grep "^b\.test"$'\t' | grep -vq 'not surveyed'; }
+check "s2s_trust_survey runs the packaged s2s-trust" \
+    eval 'lab_ctl a s2s_trust_survey b.test | grep -q "^1 domain(s) queued" && _lab_poll 90 0.5 surveyed'
 
 # ---- upgrade, remove, purge ----------------------------------------------------
 dpkg_do() { DEBIAN_FRONTEND=noninteractive "$@" >>"$LAB_DIR/dpkg.log" 2>&1; }
