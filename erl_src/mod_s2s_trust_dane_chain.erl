@@ -89,7 +89,7 @@ prober(Host, RServer, Leaf, TimeoutMs) ->
 
 sent_chain(Host, RServer, Target, Port, Leaf, Deadline) ->
     Key = {RServer, Target, Port},
-    Now = erlang:system_time(second),
+    Now = erlang:monotonic_time(second),
     case mod_s2s_trust_ttl_cache:get(?CHAINS, Key, Now) of
         {ok, {{ok, [Leaf | _]} = Cached, _At}} ->
             Cached;

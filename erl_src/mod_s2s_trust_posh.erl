@@ -203,7 +203,7 @@ fetch_opts(Host) ->
 cached_fetch(Host, Domain) ->
     Opts = fetch_opts(Host),
     Key = {Domain, Opts},
-    Now = erlang:system_time(second),
+    Now = erlang:monotonic_time(second),
     case mod_s2s_trust_ttl_cache:get(?TAB, Key, Now) of
         {ok, Result} ->
             Result;

@@ -8,7 +8,8 @@
 %%% stopping) nothing is cached and nothing fails: get/3 misses and put/5
 %%% is a no-op, so the caller just asks the network again.
 %%%
-%%% Rows are {Key, Value, Until} (unix seconds). Past Max rows, a put
+%%% Rows are {Key, Value, Until}, in erlang:monotonic_time(second): a wall
+%%% clock stepped back must not keep an entry alive longer. Past Max rows, a put
 %%% drops what has expired, then, still full, one row (any): a flood of
 %%% distinct keys costs us lookups, never memory.
 -module(mod_s2s_trust_ttl_cache).
@@ -31,7 +32,7 @@ put(Tab, Key, Value, Until, Max) ->
     try
         case ets:info(Tab, size) >= Max of
             true ->
-                Now = erlang:system_time(second),
+                Now = erlang:monotonic_time(second),
                 _ = ets:select_delete(Tab, [{{'_', '_', '$1'}, [{'=<', '$1', Now}], [true]}]),
                 case ets:info(Tab, size) >= Max of
                     true -> ets:delete(Tab, ets:first(Tab));

@@ -123,14 +123,14 @@ ttl_cache_test_() ->
        ?_test(begin
                   ok = ?C:flush(T),
                   %% full of live rows: a put drops one, the size stays at Max
-                  Far = erlang:system_time(second) + 3600,
+                  Far = erlang:monotonic_time(second) + 3600,
                   [ok = ?C:put(T, N, N, Far, 5) || N <- lists:seq(1, 5)],
                   ok = ?C:put(T, new, v, Far, 5),
                   ?assertEqual(5, ets:info(T, size)),
                   ?assertEqual({ok, v}, ?C:get(T, new, Far - 1)),
                   %% expired rows go first
                   ok = ?C:flush(T),
-                  Past = erlang:system_time(second) - 1,
+                  Past = erlang:monotonic_time(second) - 1,
                   [ok = ?C:put(T, {old, N}, N, Past, 5) || N <- lists:seq(1, 4)],
                   ok = ?C:put(T, live, l, Far, 5),
                   ok = ?C:put(T, live2, l2, Far, 5),
