@@ -83,51 +83,76 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-void s2s_trust_sv_put_text(s2s_trust_sv_buf_t *b, const char *str)
+/* The three escapes differ only in what they do with a printable ASCII
+ * byte and with a byte that is neither that nor valid UTF-8 (a control
+ * character, DEL, an invalid byte); valid UTF-8 is copied by all three. */
+typedef void (*sv_byte_fn)(s2s_trust_sv_buf_t *b, unsigned char c);
+
+static void put_escaped(s2s_trust_sv_buf_t *b, const char *str, sv_byte_fn ascii, sv_byte_fn other)
 {
     const unsigned char *s = (const unsigned char *)str;
 
     while (*s) {
         size_t n;
-        if (*s >= 0x20 && *s < 0x7f && *s != '\\') {
-            s2s_trust_sv_buf_put(b, (const char *)s, 1);
+        if (*s >= 0x20 && *s < 0x7f) {
+            ascii(b, *s);
             s++;
         } else if (*s >= 0x80 && (n = utf8_len(s)) > 0) {
             s2s_trust_sv_buf_put(b, (const char *)s, n);
             s += n;
         } else {
-            s2s_trust_sv_buf_printf(b, "\\x%02x", *s);
+            other(b, *s);
             s++;
         }
     }
 }
 
+static void put_byte(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    s2s_trust_sv_buf_put(b, (const char *)&c, 1);
+}
+
+/* Text: a backslash, control characters and invalid bytes as \xNN. */
+static void text_ascii(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    if (c == '\\')
+        s2s_trust_sv_buf_printf(b, "\\x%02x", c);
+    else
+        put_byte(b, c);
+}
+
+static void text_other(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    s2s_trust_sv_buf_printf(b, "\\x%02x", c);
+}
+
+void s2s_trust_sv_put_text(s2s_trust_sv_buf_t *b, const char *str)
+{
+    put_escaped(b, str, text_ascii, text_other);
+}
+
+static void json_ascii(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    if (c == '"' || c == '\\')
+        s2s_trust_sv_buf_printf(b, "\\%c", c);
+    else
+        put_byte(b, c);
+}
+
+/* A control character, DEL, or an invalid byte (U+FFFD: JSON is UTF-8). */
+static void json_other(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    s2s_trust_sv_buf_printf(b, "\\u%04x", c < 0x80 ? c : 0xfffdu);
+}
+
 void s2s_trust_sv_put_json(s2s_trust_sv_buf_t *b, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)str;
-
-    if (s == NULL) {
+    if (str == NULL) {
         s2s_trust_sv_buf_puts(b, "null");
         return;
     }
     s2s_trust_sv_buf_puts(b, "\"");
-    while (*s) {
-        size_t n;
-        if (*s == '"' || *s == '\\') {
-            s2s_trust_sv_buf_printf(b, "\\%c", *s);
-            s++;
-        } else if (*s >= 0x20 && *s < 0x7f) {
-            s2s_trust_sv_buf_put(b, (const char *)s, 1);
-            s++;
-        } else if (*s >= 0x80 && (n = utf8_len(s)) > 0) {
-            s2s_trust_sv_buf_put(b, (const char *)s, n);
-            s += n;
-        } else {
-            /* A control character, DEL, or an invalid byte (U+FFFD: JSON is UTF-8). */
-            s2s_trust_sv_buf_printf(b, "\\u%04x", *s < 0x80 ? *s : 0xfffdu);
-            s++;
-        }
-    }
+    put_escaped(b, str, json_ascii, json_other);
     s2s_trust_sv_buf_puts(b, "\"");
 }
 
@@ -135,26 +160,23 @@ void s2s_trust_sv_put_json(s2s_trust_sv_buf_t *b, const char *str)
  * character that can open a link, image, emphasis, code span, HTML tag,
  * entity or table cell is backslash-escaped; control characters and
  * invalid bytes become a visible \xNN. */
-void s2s_trust_sv_put_markdown(s2s_trust_sv_buf_t *b, const char *str)
+static void markdown_ascii(s2s_trust_sv_buf_t *b, unsigned char c)
 {
     static const char special[] = "\\`*_{}[]()<>#!|~&";
-    const unsigned char *s = (const unsigned char *)str;
 
-    while (*s) {
-        size_t n;
-        if (*s >= 0x20 && *s < 0x7f) {
-            if (strchr(special, *s) != NULL)
-                s2s_trust_sv_buf_puts(b, "\\");
-            s2s_trust_sv_buf_put(b, (const char *)s, 1);
-            s++;
-        } else if (*s >= 0x80 && (n = utf8_len(s)) > 0) {
-            s2s_trust_sv_buf_put(b, (const char *)s, n);
-            s += n;
-        } else {
-            s2s_trust_sv_buf_printf(b, "\\\\x%02x", *s);
-            s++;
-        }
-    }
+    if (strchr(special, c) != NULL)
+        s2s_trust_sv_buf_puts(b, "\\");
+    put_byte(b, c);
+}
+
+static void markdown_other(s2s_trust_sv_buf_t *b, unsigned char c)
+{
+    s2s_trust_sv_buf_printf(b, "\\\\x%02x", c);
+}
+
+void s2s_trust_sv_put_markdown(s2s_trust_sv_buf_t *b, const char *str)
+{
+    put_escaped(b, str, markdown_ascii, markdown_other);
 }
 
 void s2s_trust_sv_iso8601(int64_t t, char out[32])
