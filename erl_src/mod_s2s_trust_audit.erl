@@ -5,7 +5,7 @@
 %%% is pass / warn / fail with a one-line fix (docs/audit.md).
 %%%
 %%% Two halves, kept apart on purpose:
-%%%   snapshot/1  reads ejabberd's LIVE configuration (ejabberd_option,
+%%%   snapshots/1 reads ejabberd's LIVE configuration (ejabberd_option,
 %%%               gen_mod, pkix's certificate table, the host's trust
 %%%               store) into a plain map: thin, impure;
 %%%   checks/1    turns one snapshot into check results: pure, no ejabberd
@@ -15,7 +15,7 @@
 %%% strings) is escaped by the writer for its format.
 -module(mod_s2s_trust_audit).
 
--export([audit/1, run/0, snapshot/1, checks/1, report/2, text/1, json/1]).
+-export([audit/1, run/0, snapshots/1, checks/1, report/2, text/1, json/1]).
 %% pure helpers, exported for the tests and the web admin page
 -export([cert_info/1, pem_certs/1, worst/1, stale_days/0, expiry_warn_days/0]).
 
@@ -53,15 +53,21 @@ audit(_) -> <<"unknown format: use text or json">>.
 %% Every virtual host of this node, audited now.
 -spec run() -> map().
 run() ->
-    report([snapshot(H) || H <- ejabberd_option:hosts()], erlang:system_time(second)).
+    report(snapshots(ejabberd_option:hosts()), erlang:system_time(second)).
 
 %%%===================================================================
 %%% Gathering (impure, thin)
 %%%===================================================================
 
--spec snapshot(binary()) -> map().
-snapshot(Host) ->
-    Loaded = gen_mod:is_loaded(Host, mod_s2s_trust),
+%% The snapshots of Hosts. What accepted the peers is the node's (its
+%% last-verdict table): read once, reported on each host running the module.
+-spec snapshots([binary()]) -> [map()].
+snapshots(Hosts) ->
+    Loaded = [H || H <- Hosts, gen_mod:is_loaded(H, mod_s2s_trust)],
+    AcceptedBy = accepted_by(Loaded =/= []),
+    [snapshot(H, lists:member(H, Loaded), AcceptedBy) || H <- Hosts].
+
+snapshot(Host, Loaded, AcceptedBy) ->
     Store = case Loaded of
                 true -> mod_s2s_trust_store:of_host(Host);
                 false -> undefined
@@ -88,7 +94,10 @@ snapshot(Host) ->
       store => store_info(Store),
       crls => crl_info(Host, Loaded),
       storage => storage_info(Loaded),
-      accepted_by => accepted_by(Loaded)}.
+      accepted_by => case Loaded of
+                         true -> AcceptedBy;
+                         false -> undefined
+                     end}.
 
 %% POSH fetches verify the web server against posh_cafile, or the system
 %% bundle: whether that file is readable now.

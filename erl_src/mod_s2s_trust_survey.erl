@@ -124,10 +124,10 @@ survey_(Targets) ->
         What ->
             %% Partners' names (connected, violators) may be U-labels:
             %% the CLI takes A-labels. A name that is neither is counted.
-            Named = [to_ascii(D) || D <- domains(What)],
-            Domains = lists:usort([D || D <- Named, mod_s2s_trust_survey_report:valid_domain(D)]),
-            Skipped = length(Named) - length([D || D <- Named, mod_s2s_trust_survey_report:valid_domain(D)]),
-            try gen_server:call(?SERVER, {queue, Domains}, 10000) of
+            {Valid, Invalid} = lists:partition(fun mod_s2s_trust_survey_report:valid_domain/1,
+                                               [to_ascii(D) || D <- domains(What)]),
+            Skipped = length(Invalid),
+            try gen_server:call(?SERVER, {queue, lists:usort(Valid)}, 10000) of
                 {Queued, Already, Full} ->
                     {ok, iolist_to_binary(
                            [io_lib:format("~b domain(s) queued, ~b already queued or running, "

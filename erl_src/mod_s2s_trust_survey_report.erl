@@ -8,7 +8,7 @@
 %%% or bytes, and every writer escapes for its format.
 -module(mod_s2s_trust_survey_report).
 
--export([parse_targets/1, valid_domain/1, results/1, markdown/1, json/1, rows/1,
+-export([parse_targets/1, valid_domain/1, results/1, by_domain/1, markdown/1, json/1, rows/1,
          verdicts/0, verdict_words/1]).
 
 %% Domains one command may queue.
@@ -142,6 +142,11 @@ parse_time(_) ->
 %%% Writers
 %%%===================================================================
 
+%% Every writer lists the results in domain order.
+-spec by_domain([result()]) -> [result()].
+by_domain(Results) ->
+    lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end, Results).
+
 %% The pledge's lists: one section per verdict that has servers, a bullet
 %% per server "+ domain — reason, measured TIME", sorted by domain.
 -spec markdown([result()]) -> binary().
@@ -151,7 +156,7 @@ markdown(Results) ->
                 {<<"Own certificate fails">>, own_certificate_fails},
                 {<<"Unreachable">>, unreachable},
                 {<<"Inconclusive">>, inconclusive}],
-    Sorted = lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end, Results),
+    Sorted = by_domain(Results),
     Body = [case [R || #{verdict := V} = R <- Sorted, V =:= Verdict] of
                 [] -> [];
                 Rs -> [<<"\n## ">>, Title, <<"\n\n">>, [md_line(R) || R <- Rs]]
@@ -167,8 +172,7 @@ md_line(#{domain := D, reason := R, measured_at := T}) ->
 json(Results) ->
     mod_s2s_trust_format:json(
       [R#{measured_at := mod_s2s_trust_format:iso8601(T)}
-       || #{measured_at := T} = R <- lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end,
-                                                 Results)]).
+       || #{measured_at := T} = R <- by_domain(Results)]).
 
 %% Rows for a text table (ejabberdctl, the web admin), escaped.
 -spec rows([result()]) -> [{binary(), binary(), binary(), binary()}].
@@ -176,4 +180,4 @@ rows(Results) ->
     E = fun mod_s2s_trust_format:text_escape/1,
     [{E(D), atom_to_binary(V), E(R), mod_s2s_trust_format:iso8601(T)}
      || #{domain := D, verdict := V, reason := R, measured_at := T}
-            <- lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end, Results)].
+            <- by_domain(Results)].

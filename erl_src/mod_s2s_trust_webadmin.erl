@@ -191,7 +191,7 @@ page(Scope, Opts) ->
                 Host -> [Host]
             end,
     Now = erlang:system_time(second),
-    Report = mod_s2s_trust_audit:report([mod_s2s_trust_audit:snapshot(H) || H <- Hosts], Now),
+    Report = mod_s2s_trust_audit:report(mod_s2s_trust_audit:snapshots(Hosts), Now),
     [el(<<"h1">>, [], [txt(?TITLE)]),
      el(<<"p">>, [], [txt(<<"mod_s2s_trust refuses s2s peers whose certificates do not validate "
                            "and lists those that fail.">>)]),
@@ -215,10 +215,10 @@ survey_table({Running, Queued}, Results) ->
              end,
     %% Raw values: td/1 escapes them once (the ejabberdctl rows are
     %% escaped already, and would be escaped twice).
-    Sorted = lists:sort(fun(#{domain := A}, #{domain := B}) -> A =< B end, Results),
     Rows = [el(<<"tr">>, [{<<"class">>, <<"s2s-trust-surveyed">>}, {<<"data-verdict">>, atom_to_binary(V)}],
                [td(D), td(atom_to_binary(V)), td(R), td(mod_s2s_trust_format:iso8601(T))])
-            || #{domain := D, verdict := V, reason := R, measured_at := T} <- Sorted],
+            || #{domain := D, verdict := V, reason := R, measured_at := T}
+                   <- mod_s2s_trust_survey_report:by_domain(Results)],
     el(<<"div">>, [{<<"id">>, <<"s2s-trust-survey">>}],
        [el(<<"p">>, [{<<"id">>, <<"s2s-trust-survey-status">>}],
            [txt(iolist_to_binary(["ejabberdctl s2s_trust_survey connected|violators|DOMAIN,... "

@@ -129,10 +129,6 @@ REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 REFUSED_OUT='mod_s2s_trust: refused outbound s2s stream of'
 listed() { lab_ctl "$1" s2s_trust_violators | grep -Eq "^${2//./\\.}[[:space:]]+$3"; }
 explains() { lab_ctl "$1" s2s_trust_check "$2" | grep -q -- "$3"; }
-# logged NAME REGEX: NAME's whole log (not only past the last mark) has a
-# line matching REGEX, within the lab's timeout.
-_logged_now() { grep -Eq -- "$2" "$LAB_DIR/$1/log/ejabberd.log"; }
-logged() { _lab_poll "$LAB_TIMEOUT" 0.1 _logged_now "$1" "$2"; }
 
 # ---- opportunistic ----------------------------------------------------------------
 lab_send u@e.dane.test u@a.dane.test "e to a"
@@ -142,13 +138,13 @@ check "DANE-EE, self-signed: a -> e delivered" a e -- lab_wait_delivered u@e.dan
 check "s2s_trust_check names DANE-EE and the SRV target" -- \
     explains a e.dane.test 'accepted by a DNSSEC-signed TLSA record (DANE-EE) of xmpp\.e\.dane\.test'
 check "the log names the authority: accepted e.dane.test by dane_ee" -- \
-    logged a 'mod_s2s_trust: accepted (in|out)bound s2s stream of e\.dane\.test by dane_ee'
+    lab_wait_logged a 'mod_s2s_trust: accepted (in|out)bound s2s stream of e\.dane\.test by dane_ee'
 check "nothing recorded for e.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^e\.dane\.test"'
 
 lab_send u@t.dane.test u@a.dane.test "t to a"
 check "DANE-TA, private CA sent by the peer: t -> a delivered" a t -- lab_wait_delivered u@a.dane.test "t to a"
 check "the module asked t's server for its chain" -- \
-    logged a 'probing xmpp\.t\.dane\.test:5269 for the chain of t\.dane\.test'
+    lab_wait_logged a 'probing xmpp\.t\.dane\.test:5269 for the chain of t\.dane\.test'
 lab_send u@a.dane.test u@t.dane.test "a to t"
 check "DANE-TA, private CA sent by the peer: a -> t delivered" a t -- lab_wait_delivered u@t.dane.test "a to t"
 check "s2s_trust_check: DANE-TA, its anchor from the peer's server" -- \
@@ -157,7 +153,7 @@ lab_send u@w.dane.test u@a.dane.test "w to a"
 check "DANE-TA of another CA than the peer's chain leads to: w -> a refused dane_mismatch" a w -- \
     lab_assert_not_delivered u@a.dane.test "w to a" a "$REFUSED_IN w\.dane\.test: dane_mismatch"
 check "the module asked w's server for its chain before refusing" -- \
-    logged a 'probing xmpp\.w\.dane\.test:5269 for the chain of w\.dane\.test'
+    lab_wait_logged a 'probing xmpp\.w\.dane\.test:5269 for the chain of w\.dane\.test'
 check "nothing recorded for t.dane.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^t\.dane\.test"'
 
 lab_send u@n.dane.test u@a.dane.test "n to a"

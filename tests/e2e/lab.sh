@@ -1284,6 +1284,17 @@ lab_wait_log() {
     _lab_fail "no line matching /$re/ in $name's log within ${timeout}s" "$name"
 }
 
+# lab_wait_logged NAME REGEX [TIMEOUT]: as lab_wait_log, over NAME's whole
+# log: for a line that may come before the last mark (an acceptance
+# logged by whichever stream, inbound or outbound, judged first).
+_lab_log_whole_has() { local f; f=$(_lab_logfile "$1") && [ -r "$f" ] && grep -Eq -- "$2" "$f"; }
+lab_wait_logged() {
+    local name=$1 re=$2 timeout=${3:-$LAB_TIMEOUT}
+    _lab_need_instance "$name" || return 1
+    _lab_poll "$timeout" 0.1 _lab_log_whole_has "$name" "$re" && return 0
+    _lab_fail "no line matching /$re/ in $name's log within ${timeout}s" "$name"
+}
+
 # ---- which ejabberd ------------------------------------------------------------
 # The lab runs the release's own ejabberd: 23.01 on Debian 12, 24.12 on
 # Debian 13, 26.07 on unstable. Tests whose expectations differ between them

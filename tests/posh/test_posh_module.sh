@@ -108,10 +108,6 @@ for k in a "${PEERS[@]}"; do lab_register "u@${DOM[$k]}" pw >/dev/null || exit 1
 REFUSED_IN='mod_s2s_trust: refused inbound s2s stream of'
 listed() { lab_ctl "$1" s2s_trust_violators | grep -Eq "^${2//./\\.}[[:space:]]+$3"; }
 explains() { lab_ctl "$1" s2s_trust_check "$2" | grep -q -- "$3"; }
-# logged NAME REGEX: NAME's whole log (not only past the last mark) has a
-# line matching REGEX, within the lab's timeout.
-_logged_now() { grep -Eq -- "$2" "$LAB_DIR/$1/log/ejabberd.log"; }
-logged() { _lab_poll "$LAB_TIMEOUT" 0.1 _logged_now "$1" "$2"; }
 
 # ---- the cases ---------------------------------------------------------------------
 lab_send u@h.posh.test u@a.posh.test "h to a"
@@ -122,7 +118,7 @@ check "s2s_trust_check names the POSH document" -- \
     explains a h.posh.test 'accepted by the POSH document of h\.posh\.test'
 check "s2s_trust_check says authority posh" -- explains a h.posh.test 'authority: *posh'
 check "the log names the authority: accepted h.posh.test by posh" -- \
-    logged a 'mod_s2s_trust: accepted (in|out)bound s2s stream of h\.posh\.test by posh'
+    lab_wait_logged a 'mod_s2s_trust: accepted (in|out)bound s2s stream of h\.posh\.test by posh'
 check "nothing recorded for h.posh.test" eval '! lab_ctl a s2s_trust_violators | grep -q "^h\.posh\.test"'
 
 lab_send u@m.posh.test u@a.posh.test "m to a"
@@ -176,7 +172,7 @@ echo "   (eight peers at once: $(fetches_b timeout) fetch(es) timed out, $(fetch
 check "POSH fetches at once are bounded: the silent host never held more than 4, those past 4 were busy" \
     eval '[ "$MOST" -ge 2 ] && [ "$MOST" -le 4 ] && [ "$(fetches_b busy)" -ge 1 ] && [ "$(fetches_b timeout)" -ge 1 ]'
 check "a busy POSH fetch is said in the verdict's detail" -- \
-    logged b 'POSH tried, no usable document: busy \(not fetched: 4 POSH fetches already running\)'
+    lab_wait_logged b 'POSH tried, no usable document: busy \(not fetched: 4 POSH fetches already running\)'
 all_refused() {
     local i
     for i in 1 2 3 4 5 6 7 8; do
